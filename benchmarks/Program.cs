@@ -1,0 +1,1 @@
+Console.WriteLine("SimClr.Native benchmarks: suites are being assembled; see README.md.");

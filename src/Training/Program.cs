@@ -1,0 +1,1 @@
+Console.WriteLine("SimClr.Native: the trainer is being assembled; see README.md.");
