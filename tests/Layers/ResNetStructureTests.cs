@@ -113,7 +113,7 @@ public class ResNetStructureTests
             var net = new ResNet<double>(store, ResNetArch.ResNet18, stem, 5.0 / 64);
             using var arena = new ActivationArena<double>(Backend);
             net.Plan(arena, new Shape(3, 3, 9, 11), InputGradient.Skip);
-            Assert.Equal(expected, arena.Slots.Single(s => s.Name == "layer1.0.y").Shape);
+            Assert.Equal(expected, arena.Slots.Single(s => s.Name == "layer1.0.conv1.y").Shape);
             Assert.DoesNotContain(arena.Slots, s => s.Name == "conv1.dx");
         }
     }
