@@ -51,7 +51,7 @@ public sealed class ArenaSlot<T> where T : unmanaged, IFloatingPointIeee754<T>
     public void ExtendTo(int tick)
     {
         if (Lifetime != SlotLifetime.Backward) return;
-        if (Offset >= 0) throw new InvalidOperationException($"'{Name}': the arena is already allocated");
+        if (Offset >= 0) throw new InvalidOperationException($"'{Name}': the arena is already packed");
         LastReadTick = Math.Min(LastReadTick, tick);
     }
 
@@ -78,6 +78,7 @@ public sealed class ActivationArena<T> : IDisposable where T : unmanaged, IFloat
     private readonly List<ArenaSlot<T>> _slots = [];
     private Storage<T>? _storage;
     private long _length;
+    private bool _packed;
     private int _disposed;
 
     public ActivationArena(IBackend<T> backend)
@@ -88,7 +89,7 @@ public sealed class ActivationArena<T> : IDisposable where T : unmanaged, IFloat
 
     public IReadOnlyList<ArenaSlot<T>> Slots => _slots;
 
-    /// <summary>Elements of the one allocation (known after <see cref="Allocate"/>).</summary>
+    /// <summary>Elements of the one allocation (known after <see cref="Pack"/> or <see cref="Allocate"/>).</summary>
     public long Length => _length;
 
     /// <summary>What the slots would take without sharing gradient memory (for reports and tests).</summary>
@@ -115,7 +116,7 @@ public sealed class ActivationArena<T> : IDisposable where T : unmanaged, IFloat
     private ArenaSlot<T> Add(ArenaSlot<T> slot)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        if (_storage is not null) throw new InvalidOperationException($"cannot reserve '{slot.Name}': the arena is already allocated");
+        if (_packed) throw new InvalidOperationException($"cannot reserve '{slot.Name}': the arena is already packed or allocated");
         if (slot.Shape.Elements == 0) throw new ArgumentException($"slot '{slot.Name}' has no elements ({slot.Shape})");
         _slots.Add(slot);
         return slot;
@@ -123,12 +124,22 @@ public sealed class ActivationArena<T> : IDisposable where T : unmanaged, IFloat
 
     private static long Align(long n) => (n + Alignment - 1) / Alignment * Alignment;
 
-    /// <summary>Assigns every offset (step slots one after the other, then gradient slots packed by lifetime,
-    /// largest first, each at the lowest offset clear of every live-at-the-same-time slot) and makes the one allocation.</summary>
+    /// <summary>Assigns the offsets and makes the one allocation.</summary>
     public void Allocate()
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         if (_storage is not null) throw new InvalidOperationException("the arena is already allocated");
+        _storage = _backend.Allocate<T>(Math.Max(Pack(), 1));
+    }
+
+    /// <summary>Assigns every offset without allocating and returns the arena's length in elements: step slots
+    /// one after the other, then gradient slots packed by lifetime, largest first, each at the lowest offset
+    /// clear of every slot live at the same time. Reserving after packing is refused.</summary>
+    public long Pack()
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        if (_packed) return _length;
+        _packed = true;
         long cursor = 0;
         foreach (var slot in _slots.Where(s => s.Lifetime == SlotLifetime.Step))
         {
@@ -151,7 +162,7 @@ public sealed class ActivationArena<T> : IDisposable where T : unmanaged, IFloat
             placed.Add(slot);
         }
         _length = gradientEnd;
-        _storage = _backend.Allocate<T>(Math.Max(_length, 1));
+        return _length;
     }
 
     internal Storage<T> Storage
