@@ -37,6 +37,8 @@ internal static unsafe class CpuGemm<T> where T : unmanaged, IFloatingPointIeee7
     private static readonly int Mc = 16 * Mr;
     /// <summary>Below this many multiply-adds packing costs more than it saves.</summary>
     private const long SmallWork = 16 * 16 * 16;
+    /// <summary>Below this many multiply-adds (about 10 µs of one core) handing out tiles to threads costs more than it saves.</summary>
+    private const long ParallelWork = 1L << 18;
 
     /// <summary>C = alpha·op(A)·op(B) + beta·C. op(A)(i,p) is a[i·lda+p], or a[p·lda+i] when transposed;
     /// op(B)(p,j) is b[p·ldb+j], or b[j·ldb+p] when transposed.</summary>
@@ -89,7 +91,7 @@ internal static unsafe class CpuGemm<T> where T : unmanaged, IFloatingPointIeee7
         int nr = Nr, mc = Mc;
         int nPanels = (n + nr - 1) / nr;
         int mBlocks = (m + mc - 1) / mc;
-        int workers = threading == GemmThreading.Parallel ? Environment.ProcessorCount : 1;
+        int workers = threading == GemmThreading.Parallel && (long)m * n * k >= ParallelWork ? Environment.ProcessorCount : 1;
         // Split the columns too when there are fewer row blocks than workers. Not finer: every tile packs
         // its rows of A for all of K, which only pays off over many column panels.
         int nChunks = Math.Clamp((workers + mBlocks - 1) / mBlocks, 1, nPanels);
