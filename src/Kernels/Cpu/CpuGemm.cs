@@ -5,8 +5,8 @@
 // The fast path is the GotoBLAS/BLIS scheme: op(B) is packed once into NR-wide column panels shared by
 // all threads; each tile (MC rows × a chunk of column panels) then walks K in KC-deep slices, packing its
 // slice of alpha·op(A) into MR-tall row panels, and an MR×NR register-blocked micro-kernel of fused
-// multiply-adds sweeps the tile. Packing absorbs the transposes and zero-pads the edges, so the micro-kernel never branches.
-// With AVX-512 the micro-kernel is 8 rows × 2 vectors (16 accumulators in zmm registers), otherwise
+// multiply-adds sweeps the tile. Packing absorbs the transposes and zero-pads the edges, so the
+// micro-kernel never branches. With AVX-512 the micro-kernel is 8 rows × 2 vectors (16 accumulators in zmm registers), otherwise
 // 6 rows × 2 Vector256 (12 accumulators in the 16 ymm registers); T is float or double through
 // Vector512<T>/Vector256<T>, with the FMA picked by typeof(T) tests that the JIT folds away.
 using System.Numerics;
