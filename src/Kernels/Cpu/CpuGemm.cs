@@ -5,8 +5,8 @@
 // The fast path is the GotoBLAS/BLIS scheme: op(B) is packed once into NR-wide column panels shared by
 // all threads; each tile (MC rows × a chunk of column panels) then walks K in KC-deep slices, packing its
 // slice of alpha·op(A) into MR-tall row panels, and an MR×NR register-blocked micro-kernel of fused
-// multiply-adds sweeps the tile. Packing absorbs the transposes and zero-pads the edges, so the micro-kernel never branches.
-// With AVX-512 the micro-kernel is 8 rows × 2 vectors (16 accumulators in zmm registers), otherwise
+// multiply-adds sweeps the tile. Packing absorbs the transposes and zero-pads the edges, so the
+// micro-kernel never branches. With AVX-512 the micro-kernel is 8 rows × 2 vectors (16 accumulators in zmm registers), otherwise
 // 6 rows × 2 Vector256 (12 accumulators in the 16 ymm registers); T is float or double through
 // Vector512<T>/Vector256<T>, with the FMA picked by typeof(T) tests that the JIT folds away.
 using System.Numerics;
@@ -37,6 +37,8 @@ internal static unsafe class CpuGemm<T> where T : unmanaged, IFloatingPointIeee7
     private static readonly int Mc = 16 * Mr;
     /// <summary>Below this many multiply-adds packing costs more than it saves.</summary>
     private const long SmallWork = 16 * 16 * 16;
+    /// <summary>Below this many multiply-adds (about 10 µs of one core) handing out tiles to threads costs more than it saves.</summary>
+    private const long ParallelWork = 1L << 18;
 
     /// <summary>C = alpha·op(A)·op(B) + beta·C. op(A)(i,p) is a[i·lda+p], or a[p·lda+i] when transposed;
     /// op(B)(p,j) is b[p·ldb+j], or b[j·ldb+p] when transposed.</summary>
@@ -89,48 +91,70 @@ internal static unsafe class CpuGemm<T> where T : unmanaged, IFloatingPointIeee7
         int nr = Nr, mc = Mc;
         int nPanels = (n + nr - 1) / nr;
         int mBlocks = (m + mc - 1) / mc;
-        int workers = threading == GemmThreading.Parallel ? Environment.ProcessorCount : 1;
-        // Split the columns too when there are few row blocks, so every worker gets several tiles.
-        int nChunks = workers == 1 ? 1 : Math.Clamp((4 * workers + mBlocks - 1) / mBlocks, 1, nPanels);
+        int workers = threading == GemmThreading.Parallel && (long)m * n * k >= ParallelWork ? Environment.ProcessorCount : 1;
+        // Split the columns too when there are fewer row blocks than workers. Not finer: every tile packs
+        // its rows of A for all of K, which only pays off over many column panels.
+        int nChunks = Math.Clamp((workers + mBlocks - 1) / mBlocks, 1, nPanels);
         int panelsPerChunk = (nPanels + nChunks - 1) / nChunks;
         nChunks = (nPanels + panelsPerChunk - 1) / panelsPerChunk;
         int tiles = mBlocks * nChunks;
         // All of op(B) is packed up front when it fits PackedBLimit elements, so each tile runs every K slice
         // without a barrier between slices; larger products go in deeper steps of whole slices.
         int depth = (int)Math.Clamp(PackedBLimit / ((long)nPanels * nr) / Kc * Kc, Kc, (k + Kc - 1) / Kc * Kc);
-        nuint aBytes = (nuint)(mc * Math.Min(Kc, k) * sizeof(T));
+        int aLength = mc * Math.Min(Kc, k);
 
         if (beta != T.Zero && beta != T.One) ScaleC(m, n, beta, c, ldc);
-        T* bPack = (T*)NativeMemory.AlignedAlloc((nuint)((long)nPanels * nr * Math.Min(depth, k) * sizeof(T)), 64);
-        try
+        T* bPack = PackBuffer.For(ref t_packB, (long)nPanels * nr * Math.Min(depth, k));
+        for (int k0 = 0; k0 < k; k0 += depth)
         {
-            for (int k0 = 0; k0 < k; k0 += depth)
+            var step = new Step(m, n, k0, Math.Min(depth, k - k0), alpha, a, lda, transA, b, ldb, transB, c, ldc, bPack,
+                k0 == 0 && beta == T.Zero ? TileStore.Overwrite : TileStore.Accumulate, nChunks, panelsPerChunk);
+            if (workers == 1 || tiles == 1)
             {
-                var step = new Step(m, n, k0, Math.Min(depth, k - k0), alpha, a, lda, transA, b, ldb, transB, c, ldc, bPack,
-                    k0 == 0 && beta == T.Zero ? TileStore.Overwrite : TileStore.Accumulate, nChunks, panelsPerChunk);
-                if (workers == 1 || tiles == 1)
-                {
-                    PackB(step, 0, nPanels);
-                    T* aPack = (T*)NativeMemory.AlignedAlloc(aBytes, 64);
-                    try { for (int t = 0; t < tiles; t++) Tile(step, t, aPack); }
-                    finally { NativeMemory.AlignedFree(aPack); }
-                }
-                else
-                {
-                    int packChunks = Math.Min(nPanels, workers);
-                    Parallel.For(0, packChunks, q => PackB(step, q * nPanels / packChunks, (q + 1) * nPanels / packChunks));
-                    Parallel.For(0, tiles,
-                        () => (nint)NativeMemory.AlignedAlloc(aBytes, 64),
-                        (t, _, aPack) => { Tile(step, t, (T*)aPack); return aPack; },
-                        aPack => NativeMemory.AlignedFree((void*)aPack));
-                }
+                PackB(step, 0, nPanels);
+                T* aPack = PackBuffer.For(ref t_packA, aLength);
+                for (int t = 0; t < tiles; t++) Tile(step, t, aPack);
+            }
+            else
+            {
+                int packChunks = Math.Min(nPanels, workers);
+                Parallel.For(0, packChunks, q => PackB(step, q * nPanels / packChunks, (q + 1) * nPanels / packChunks));
+                Parallel.For(0, tiles, t => Tile(step, t, PackBuffer.For(ref t_packA, aLength)));
             }
         }
-        finally
+    }
+
+    // Packing buffers live per thread and only grow, so a training step packs without allocating. The
+    // B buffer belongs to the thread that calls Run (workers only read it); the A buffer to the thread
+    // that runs a tile. Run never re-enters itself on one thread, so neither is used twice at once.
+    [ThreadStatic] private static PackBuffer? t_packA;
+    [ThreadStatic] private static PackBuffer? t_packB;
+
+    /// <summary>A pinned, 64-byte aligned scratch array that the garbage collector frees with its thread.</summary>
+    private sealed class PackBuffer
+    {
+        private const int Alignment = 64;
+        private readonly T[] _array;
+        private readonly T* _aligned;
+        private readonly long _length;
+
+        private PackBuffer(long length)
         {
-            NativeMemory.AlignedFree(bPack);
+            _array = GC.AllocateUninitializedArray<T>(checked((int)(length + Alignment / sizeof(T))), pinned: true);
+            nint start = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_array));
+            _aligned = (T*)((start + Alignment - 1) & ~(nint)(Alignment - 1));
+            _length = length;
+        }
+
+        public static T* For(ref PackBuffer? slot, long length)
+        {
+            if (slot is null || slot._length < length) slot = new PackBuffer(Math.Max(length, (slot?._length ?? 0) * 3 / 2));
+            return slot._aligned;
         }
     }
+
+    /// <summary>Panel rows transposed per block when packing a transposed B (8 KiB of float panel).</summary>
+    private const int TransposeBlock = 64;
 
     /// <summary>Most elements of packed op(B) held at once (16 MiB of float).</summary>
     private const long PackedBLimit = 4L << 20;
@@ -164,21 +188,27 @@ internal static unsafe class CpuGemm<T> where T : unmanaged, IFloatingPointIeee7
             {
                 for (int p = 0; p < depth; p++)
                 {
-                    T* src = b + (long)(s.K0 + p) * s.Ldb + j0;
-                    T* d = dst + (long)p * nr;
-                    for (int j = 0; j < width; j++) d[j] = src[j];
-                    for (int j = width; j < nr; j++) d[j] = T.Zero;
+                    var d = new Span<T>(dst + (long)p * nr, nr);
+                    new ReadOnlySpan<T>(b + (long)(s.K0 + p) * s.Ldb + j0, width).CopyTo(d);
+                    d[width..].Clear();
                 }
             }
             else
             {
-                for (int j = 0; j < width; j++)
+                // A transpose: in blocks of TransposeBlock rows of the panel, so the block being written
+                // stays in L1 while all NR source rows are read through it.
+                for (int p0 = 0; p0 < depth; p0 += TransposeBlock)
                 {
-                    T* src = b + (long)(j0 + j) * s.Ldb + s.K0;
-                    for (int p = 0; p < depth; p++) dst[(long)p * nr + j] = src[p];
+                    int rows = Math.Min(TransposeBlock, depth - p0);
+                    for (int j = 0; j < width; j++)
+                    {
+                        T* src = b + (long)(j0 + j) * s.Ldb + s.K0 + p0;
+                        T* d = dst + (long)p0 * nr + j;
+                        for (int p = 0; p < rows; p++) d[p * nr] = src[p];
+                    }
+                    for (int j = width; j < nr; j++)
+                    for (int p = 0; p < rows; p++) dst[(long)(p0 + p) * nr + j] = T.Zero;
                 }
-                for (int j = width; j < nr; j++)
-                for (int p = 0; p < depth; p++) dst[(long)p * nr + j] = T.Zero;
             }
         }
     }
@@ -195,10 +225,13 @@ internal static unsafe class CpuGemm<T> where T : unmanaged, IFloatingPointIeee7
             T* panel = dst + (long)ir * kc;
             if (s.TransA == Transpose.None)
             {
-                for (int r = 0; r < height; r++)
+                // Row by row the reads are contiguous; writing each panel column whole keeps the stores so too.
+                T* src = a + (long)(i0 + ir) * s.Lda + k0;
+                long lda = s.Lda;
+                for (int p = 0; p < kc; p++)
                 {
-                    T* src = a + (long)(i0 + ir + r) * s.Lda + k0;
-                    for (int p = 0; p < kc; p++) panel[p * mr + r] = alpha * src[p];
+                    T* d = panel + p * mr;
+                    for (int r = 0; r < height; r++) d[r] = alpha * src[r * lda + p];
                 }
             }
             else
