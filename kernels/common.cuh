@@ -35,6 +35,22 @@ __device__ __forceinline__ int ceil_div(int a, int b) { return (a + b - 1) / b; 
 // True when a pointer is 16-byte aligned, i.e. usable through float4 loads and stores.
 __device__ __forceinline__ bool is_aligned16(const void* p) { return ((u64)p & 15ull) == 0; }
 
+// Strided loop over [0, n): vec4(q) for every whole float4 q (elements 4q..4q+3) when `aligned`, then
+// scalar(i) for the rest. start/stride are this thread's first index and the total thread count.
+// `aligned` must be uniform across the launch (it is derived from the base pointers).
+template <typename Vec4Op, typename ScalarOp>
+__device__ __forceinline__ void strided_for_each4(i64 n, bool aligned, i64 start, i64 stride, Vec4Op vec4, ScalarOp scalar)
+{
+    i64 done = 0;
+    if (aligned)
+    {
+        const i64 quads = n >> 2;
+        for (i64 q = start; q < quads; q += stride) vec4(q);
+        done = quads << 2;
+    }
+    for (i64 i = done + start; i < n; i += stride) scalar(i);
+}
+
 // ---- warp and block reductions -----------------------------------------------------------------
 
 // Butterfly reductions: every lane ends with the full result, in a fixed order (deterministic).
@@ -144,11 +160,13 @@ __device__ __forceinline__ float lse_value(LseState s)
     return s.max + logf(s.sum);
 }
 
-// Combines the states of a warp's lanes; every lane gets the total.
+// Combines the states of groups of `Width` consecutive lanes (Width a power of two ≤ 32); every lane
+// of a group gets its group's total. Width 32 combines the whole warp.
+template <int Width>
 __device__ __forceinline__ LseState warp_lse_combine(LseState s)
 {
 #pragma unroll
-    for (int offset = SIMCLR_WARP / 2; offset > 0; offset >>= 1)
+    for (int offset = Width / 2; offset > 0; offset >>= 1)
     {
         LseState o;
         o.max = __shfl_xor_sync(SIMCLR_FULL_MASK, s.max, offset);
@@ -201,4 +219,108 @@ __device__ __forceinline__ uint2 philox_key(u64 seed)
 __device__ __forceinline__ float philox_uniform(unsigned int x)
 {
     return (float)(x >> 8) * (1.0f / 16777216.0f);
+}
+
+// ---- row-dot tiles -----------------------------------------------------------------------------
+
+// acc[r][c] = Σ_k A[rowBase + ty·4 + r][k] · B[colBase + tx·4 + c][k] for a 64×64 tile of dot products
+// between rows of two row-major matrices A[rowsA, d] and B[rowsB, d] (ty = tid / 16, tx = tid % 16,
+// 256 threads). This is the on-chip core of the similarity kernels (NT-Xent, cosine): the k axis is
+// streamed through shared memory in chunks of 16, stored transposed so that each thread reads its
+// four rows and four columns as one float4 each (2 shared loads per 16 FMAs), and the next chunk is
+// prefetched into registers while the current one is multiplied. Rows past rowsA/rowsB and k past d
+// read as zero, so partial tiles and any d work. When sqA/sqB are given (shared, 64 floats each), the
+// sums of squares of the tile's 64 A rows and 64 B rows are written there as a by-product.
+#define ROWTILE 64
+#define ROWTILE_K 16
+#define ROWTILE_THREADS 256
+// Padding keeps each transposed row 16-byte aligned for float4 reads while spreading the
+// transposing stores over the banks (2-way conflicts instead of 16-way).
+#define ROWTILE_PAD 4
+
+struct RowTileSmem
+{
+    float a[ROWTILE_K][ROWTILE + ROWTILE_PAD];
+    float b[ROWTILE_K][ROWTILE + ROWTILE_PAD];
+};
+
+template <bool kSumSquares>
+__device__ __forceinline__ void row_tile_dots(float acc[4][4], RowTileSmem& sm,
+    const float* __restrict__ A, int rowsA, int rowBase,
+    const float* __restrict__ B, int rowsB, int colBase, int d,
+    float* sqA, float* sqB)
+{
+    const int tid = threadIdx.x;
+    const int ty = tid >> 4, tx = tid & 15;
+    // Load mapping: thread loads k = tid % 16 of rows tid / 16 + 16·i (i = 0..3), for A and for B.
+    const int lk = tid & 15, lr = tid >> 4;
+    float ra[4], rb[4];
+    float sq = 0.0f;
+
+#pragma unroll
+    for (int r = 0; r < 4; r++)
+#pragma unroll
+        for (int c = 0; c < 4; c++) acc[r][c] = 0.0f;
+
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+    {
+        const int ar = rowBase + lr + 16 * i, br = colBase + lr + 16 * i;
+        ra[i] = (ar < rowsA && lk < d) ? A[(i64)ar * d + lk] : 0.0f;
+        rb[i] = (br < rowsB && lk < d) ? B[(i64)br * d + lk] : 0.0f;
+    }
+
+    for (int k0 = 0; k0 < d; k0 += ROWTILE_K)
+    {
+        __syncthreads(); // the previous chunk (or the caller's previous use of sm) is finished
+#pragma unroll
+        for (int i = 0; i < 4; i++)
+        {
+            sm.a[lk][lr + 16 * i] = ra[i];
+            sm.b[lk][lr + 16 * i] = rb[i];
+        }
+        __syncthreads();
+
+        const int kn = k0 + ROWTILE_K + lk;
+        if (k0 + ROWTILE_K < d)
+        {
+#pragma unroll
+            for (int i = 0; i < 4; i++)
+            {
+                const int ar = rowBase + lr + 16 * i, br = colBase + lr + 16 * i;
+                ra[i] = (ar < rowsA && kn < d) ? A[(i64)ar * d + kn] : 0.0f;
+                rb[i] = (br < rowsB && kn < d) ? B[(i64)br * d + kn] : 0.0f;
+            }
+        }
+
+        if (kSumSquares && tid < 2 * ROWTILE)
+        {
+            const float* col = tid < ROWTILE ? &sm.a[0][tid] : &sm.b[0][tid - ROWTILE];
+#pragma unroll
+            for (int kk = 0; kk < ROWTILE_K; kk++)
+            {
+                const float v = col[kk * (ROWTILE + ROWTILE_PAD)];
+                sq = fmaf(v, v, sq);
+            }
+        }
+
+#pragma unroll
+        for (int kk = 0; kk < ROWTILE_K; kk++)
+        {
+            const float4 av = *reinterpret_cast<const float4*>(&sm.a[kk][ty * 4]);
+            const float4 bv = *reinterpret_cast<const float4*>(&sm.b[kk][tx * 4]);
+            const float a4[4] = {av.x, av.y, av.z, av.w};
+            const float b4[4] = {bv.x, bv.y, bv.z, bv.w};
+#pragma unroll
+            for (int r = 0; r < 4; r++)
+#pragma unroll
+                for (int c = 0; c < 4; c++) acc[r][c] = fmaf(a4[r], b4[c], acc[r][c]);
+        }
+    }
+
+    if (kSumSquares)
+    {
+        if (tid < ROWTILE) sqA[tid] = sq;
+        else if (tid < 2 * ROWTILE) sqB[tid - ROWTILE] = sq;
+    }
 }
