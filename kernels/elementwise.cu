@@ -135,7 +135,7 @@ extern "C" __global__ void __launch_bounds__(256) l2_normalize_fwd(float* __rest
     }
 }
 
-// dx = (dy − y(y·dy)) / ‖x‖, or dy/eps where ‖x‖ < eps (there y = x/eps is linear); one warp per row.
+// dx = (dy − y(y·dy)) / ‖x‖, or dy/eps where ‖x‖ ≤ eps (there y = x/eps is linear); one warp per row.
 extern "C" __global__ void __launch_bounds__(256) l2_normalize_bwd(float* __restrict__ dx, const float* __restrict__ dy, const float* __restrict__ y,
     const float* __restrict__ norms, int rows, int cols, float eps)
 {
@@ -150,7 +150,7 @@ extern "C" __global__ void __launch_bounds__(256) l2_normalize_bwd(float* __rest
         float dot = 0.0f;
         for (int k = lane; k < cols; k += 32) dot = fmaf(yr[k], gr[k], dot);
         dot = warp_reduce_sum(dot);
-        const float proj = n >= eps ? dot : 0.0f;
+        const float proj = n > eps ? dot : 0.0f;
         const float inv = 1.0f / fmaxf(n, eps);
         for (int k = lane; k < cols; k += 32) dr[k] = (gr[k] - yr[k] * proj) * inv;
     }

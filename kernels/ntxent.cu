@@ -14,7 +14,7 @@
 //   ntxent_bwd_tiles   dẑ_k = c·Σ_{j≠k} (exp(s_kj − lse_k) + exp(s_kj − lse_j))·ẑ_j,  c = lossGrad/(R·τ),
 //                      per (64-row block, 128-wide slice of D); each block owns its rows, no atomics
 //   ntxent_bwd_rows    adds the positive term −2c·ẑ_pos(k), then back through the normalization:
-//                      dz = (dẑ − ẑ(ẑ·dẑ))/‖z‖ (dẑ/eps where ‖z‖ < eps, where ẑ = z/eps is linear)
+//                      dz = (dẑ − ẑ(ẑ·dẑ))/‖z‖ (dẑ/eps where ‖z‖ ≤ eps, where ẑ = z/eps is linear)
 #include "common.cuh"
 
 #define NTX_DSLICE 128
@@ -287,8 +287,8 @@ extern "C" __global__ void __launch_bounds__(256) ntxent_bwd_rows(float* __restr
             dot = fmaf(zr[k] * inv, gk, dot);
         }
         dot = warp_reduce_sum(dot);
-        // Below eps the normalization is the linear map z/eps, whose Jacobian is I/eps.
-        const float proj = n >= eps ? dot : 0.0f;
+        // At or below eps the normalization is the linear map z/eps, whose Jacobian is I/eps.
+        const float proj = n > eps ? dot : 0.0f;
         for (int k = lane; k < dim; k += 32) g[k] = (g[k] - zr[k] * inv * proj) * inv;
     }
 }
