@@ -253,7 +253,7 @@ public class AugmentCpuTests
         AugmentReference.GaussianKernel(ty, 1, 0.7f);
         var plane = new float[h * w];
         plane[3 * w + 1] = 1; // next to the left edge: the mirror folds x = -1 onto x = 1 for outputs 0 and 1
-        AugmentReference.BlurPlane(plane, h, w, tx, ty, new float[9]);
+        AugmentReference.BlurPlane(plane, h, w, tx, ty, new float[32]);
         for (int y = 0; y < h; y++)
             for (int x = 0; x < w; x++)
             {

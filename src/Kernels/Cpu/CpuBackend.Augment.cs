@@ -25,7 +25,7 @@ public sealed partial class CpuBackend<T> where T : unmanaged, IFloatingPointIee
         {
             int index = sampleIndices.Span[i];
             var scratch = t_augmentScratch;
-            int need = 3 * plane + Math.Max(s.OutHeight, s.OutWidth);
+            int need = 3 * plane + AugmentReference.ScratchLength(s.OutHeight, s.OutWidth);
             if (scratch is null || scratch.Length < need) t_augmentScratch = scratch = new float[need];
             var r = scratch.AsSpan(0, plane);
             var g = scratch.AsSpan(plane, plane);
