@@ -19,6 +19,12 @@
 // views rather than reading out of bounds.
 #include "common.cuh"
 
+// The dynamic shared memory of augment_views. A macro so that the host emulation used by the tests
+// (tests/Augmentation/HostEmulation) can hand the kernel an ordinary array instead.
+#ifndef AUGMENT_DYNAMIC_SHARED
+#define AUGMENT_DYNAMIC_SHARED(name) extern __shared__ float name[]
+#endif
+
 // Mirrors SimClr.Kernels.AugmentSpec field for field (22 x 4 bytes, passed by value).
 struct AugmentSpec
 {
@@ -250,7 +256,7 @@ __device__ void gaussian_taps(float* taps, int radius, float sigma)
 extern "C" __global__ void augment_views(float* __restrict__ views, const unsigned char* __restrict__ images,
     const int* __restrict__ sample_indices, ImageSetShape set, AugmentSpec spec, u64 seed, int epoch, int view)
 {
-    extern __shared__ float smem[];
+    AUGMENT_DYNAMIC_SHARED(smem);
     __shared__ AugmentDraw d;
     __shared__ double reduce_scratch[32];
     __shared__ float mean_gray;
