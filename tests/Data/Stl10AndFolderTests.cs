@@ -46,6 +46,11 @@ public class Stl10AndFolderTests
         Assert.Equal(4, s.Unlabeled!.Count);
         Assert.False(s.Unlabeled.IsLabeled);
         Assert.Equal(55, s.Unlabeled.Image(3)[(0 * Side + 1) * 3]);
+        var joined = ImageDataset.Concat(s.Train, s.Unlabeled);
+        Assert.Equal(new[] { 0, 9, 3, -1, -1, -1, -1 }, joined.Labels);
+        Assert.Equal(s.Unlabeled.Image(3).ToArray(), joined.Image(6).ToArray());
+        Assert.False(joined.IsLabeled);
+        Assert.Throws<ArgumentException>(() => ImageDataset.Concat(s.Train, ShapesDataset.Generate(2, 0, 1).Train));
         Assert.Null(Stl10Reader.Load(tmp.Path).Unlabeled);
         Assert.Equal(2, Stl10Reader.Load(tmp.Path, maxUnlabeled: 2).Unlabeled!.Count);
     }
