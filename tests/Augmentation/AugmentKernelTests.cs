@@ -70,6 +70,7 @@ public class AugmentKernelEmulationTests
         {
             return (null, $"g++ is not available ({e.Message})");
         }
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => File.Delete(exe);
         return (exe, null);
     }
 
