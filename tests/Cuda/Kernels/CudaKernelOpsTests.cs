@@ -147,6 +147,7 @@ public class CudaKernelOpsTests
         { 4096, 128, 0.5, false },
         { 4096, 37, 0.1, false },
         { 16384, 128, 0.2, false },
+        { 16384, 37, 0.5, false },
     };
 
     [Theory]
