@@ -197,6 +197,27 @@ public class CudaLibraryOpsTests
     }
 
     [Fact]
+    public void MaxPoolTiesRouteTheGradientLikeTheCpuTwin()
+    {
+        // After ReLU whole windows are zero: the contract gives each dy to the first maximum in scan order.
+        var gpu = Backend();
+        var s = new PoolShape(2, 3, 10, 10, 3, 2, 1);
+        long inElements = 2L * 3 * 10 * 10, outElements = 2L * 3 * s.OutHeight * s.OutWidth;
+        var x = Random(inElements, 43).Select(v => Math.Max(v, 0f)).ToArray();
+        float[] dy = Random(outElements, 44);
+
+        var (cx, cy) = (Host(x), Host(new float[outElements]));
+        var (gx, gy) = (Device(gpu, x), Device(gpu, new float[outElements]));
+        CpuTwin.MaxPoolForward(cy, cx, s);
+        gpu.MaxPoolForward(gy, gx, s);
+        var cdx = Host(new float[inElements]);
+        var gdx = Device(gpu, new float[inElements]);
+        CpuTwin.MaxPoolBackward(cdx, Host(dy), cy, cx, s);
+        gpu.MaxPoolBackward(gdx, Device(gpu, dy), gy, gx, s);
+        AssertTwin(gpu, gdx, cdx, "max pool backward with tied maxima", Fp32);
+    }
+
+    [Fact]
     public void PlannedOpsDoNotAllocate()
     {
         var gpu = Backend();

@@ -189,11 +189,15 @@ public static unsafe partial class Driver
     public const uint EventDisableTiming = 2;
     public const uint HostAllocPortable = 1;
 
-    /// <summary>Loads libcuda and initializes the driver; throws CudaNotAvailableException when absent.</summary>
+    /// <summary>Loads libcuda and initializes the driver; throws CudaNotAvailableException when the driver or a device is absent.</summary>
     public static void Initialize()
     {
         NativeLibraries.Require(CudaLibrary.Driver);
-        Check(cuInit(0));
+        var status = cuInit(0);
+        // A driver without a usable GPU is "CUDA not available", not a failed call.
+        if (status is CuResult.NoDevice or CuResult.StubLibrary or CuResult.DeviceUnavailable or CuResult.InvalidDevice)
+            throw new CudaNotAvailableException($"no CUDA device: cuInit returned {StatusName(status)} ({Message(status)})");
+        Check(status, "cuInit(0)");
     }
 
     /// <summary>Driver version as (major, minor), e.g. (12, 4).</summary>
