@@ -77,10 +77,18 @@ public class CudaKernelOpsTests
         CpuTwin.ReluForward(y.Cpu, x.Cpu); gpu.ReluForward(y.Gpu, x.Gpu);
         AssertPair(gpu, y, "relu forward");
 
+        var inPlace = Pair(gpu, xv, offset);
+        CpuTwin.ReluForward(inPlace.Cpu, inPlace.Cpu); gpu.ReluForward(inPlace.Gpu, inPlace.Gpu);
+        AssertPair(gpu, inPlace, "relu forward in place");
+
         var dx = Pair(gpu, yv, offset);
         var dy = Pair(gpu, gv, offset);
         CpuTwin.ReluBackward(dx.Cpu, dy.Cpu, x.Cpu); gpu.ReluBackward(dx.Gpu, dy.Gpu, x.Gpu);
         AssertPair(gpu, dx, "relu backward");
+
+        dy = Pair(gpu, gv, offset);
+        CpuTwin.ReluBackward(dy.Cpu, dy.Cpu, x.Cpu); gpu.ReluBackward(dy.Gpu, dy.Gpu, x.Gpu);
+        AssertPair(gpu, dy, "relu backward with dx aliasing dy");
     }
 
     [Theory]
