@@ -37,8 +37,8 @@ extern "C" __global__ void __launch_bounds__(256) scale_f32(float* __restrict__ 
         [&](i64 i) { x[i] *= alpha; });
 }
 
-// y ← y + alpha·x
-extern "C" __global__ void __launch_bounds__(256) axpy_f32(float* __restrict__ y, const float* __restrict__ x, i64 n, float alpha)
+// y ← y + alpha·x; x may alias y.
+extern "C" __global__ void __launch_bounds__(256) axpy_f32(float* y, const float* x, i64 n, float alpha)
 {
     strided_for_each4(n, EW_ALIGNED2(y, x), global_thread_index(), grid_stride(),
         [&](i64 q) {
@@ -78,8 +78,8 @@ extern "C" __global__ void __launch_bounds__(256) relu_fwd(float* y, const float
         [&](i64 i) { y[i] = relu(x[i]); });
 }
 
-// dx ← dy·[y > 0]; dx may alias dy.
-extern "C" __global__ void __launch_bounds__(256) relu_bwd(float* dx, const float* dy, const float* __restrict__ y, i64 n)
+// dx ← dy·[y > 0]; dx may alias dy or y (each element is read before it is written, by the same thread).
+extern "C" __global__ void __launch_bounds__(256) relu_bwd(float* dx, const float* dy, const float* y, i64 n)
 {
     strided_for_each4(n, EW_ALIGNED3(dx, dy, y), global_thread_index(), grid_stride(),
         [&](i64 q) {
@@ -112,7 +112,9 @@ extern "C" __global__ void __launch_bounds__(256) global_avg_pool_bwd(float* __r
 {
     const float invSpatial = 1.0f / (float)spatial;
     const i64 n = rows * spatial;
-    for (i64 i = global_thread_index(); i < n; i += grid_stride()) dx[i] = dy[i / spatial] * invSpatial;
+    const bool narrow = n <= 0xffffffffll; // 32-bit division is several times cheaper than 64-bit
+    for (i64 i = global_thread_index(); i < n; i += grid_stride())
+        dx[i] = dy[narrow ? (i64)((u32)i / (u32)spatial) : i / spatial] * invSpatial;
 }
 
 // y = x / max(‖x‖, eps) per row, norms[row] = ‖x‖; one warp per row.
@@ -200,9 +202,11 @@ extern "C" __global__ void __launch_bounds__(256) softmax_xent_bwd(float* __rest
     const int* __restrict__ labels, int rows, int classes, float scale)
 {
     const i64 n = (i64)rows * classes;
+    const bool narrow = n <= 0xffffffffll; // 32-bit division is several times cheaper than 64-bit
     for (i64 i = global_thread_index(); i < n; i += grid_stride())
     {
-        const int row = (int)(i / classes), col = (int)(i % classes);
+        const int row = narrow ? (int)((u32)i / (u32)classes) : (int)(i / classes);
+        const int col = (int)(i - (i64)row * classes);
         dlogits[i] = scale * (probs[i] - (col == labels[row] ? 1.0f : 0.0f));
     }
 }
