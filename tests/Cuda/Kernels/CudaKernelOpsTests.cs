@@ -4,8 +4,9 @@
 // the float4 paths and misaligned views; NT-Xent runs at 2N ∈ {6, 130, 4096, 16384} with D = 128 and odd D
 // (and a D spanning three 128-wide backward slices); LARS covers every flag combination, a zero-norm segment,
 // zero gradients, an empty segment, misaligned offsets and repeated steps (its ticket counters re-arm).
-// Also: the deterministic reductions give bitwise-equal results run to run, nothing allocates once shapes
-// have been seen, and a captured graph of the NT-Xent passes replays the same result.
+// Also: bad arguments are refused with the op and tensor named, the deterministic reductions give
+// bitwise-equal results run to run, nothing allocates once shapes have been seen, and a captured graph of
+// the NT-Xent passes replays the same result.
 // Every test skips without a CUDA device.
 using SimClr.Kernels;
 using SimClr.Kernels.Cuda;
@@ -315,6 +316,32 @@ public class CudaKernelOpsTests
             AssertPair(gpu, w, $"sgd param, step {step}");
             AssertPair(gpu, v, $"sgd momentum, step {step}");
         }
+    }
+
+    // ---- argument checks ---------------------------------------------------------------------------
+
+    [Fact]
+    public void LaunchersRejectBadArgumentsNamingTheOpAndTensor()
+    {
+        var gpu = Backend();
+        var s = new NtXentShape(8, 4, 0.5);
+        var (loss, lse, norms) = (Device(gpu, new float[1]), Device(gpu, new float[8]), Device(gpu, new float[8]));
+        var e = Assert.Throws<ArgumentException>(() => gpu.NtXentForward(loss, lse, norms, Device(gpu, new float[31]), s));
+        Assert.Contains("NtXentForward", e.Message);
+        Assert.Contains("z", e.ParamName);
+        e = Assert.Throws<ArgumentException>(() => gpu.NtXentForward(loss, lse, norms, Device(gpu, new float[28]), new NtXentShape(7, 4, 0.5)));
+        Assert.Contains("even", e.Message);
+        e = Assert.Throws<ArgumentException>(() => gpu.NtXentBackward(Device(gpu, new float[32]), Device(gpu, new float[32]), lse, Host(new float[8]), s));
+        Assert.Contains("not GPU memory", e.Message);
+        e = Assert.Throws<ArgumentException>(() => gpu.Add(Device(gpu, new float[5]), Device(gpu, new float[5]), Device(gpu, new float[4])));
+        Assert.Equal("b", e.ParamName);
+        e = Assert.Throws<ArgumentException>(() => gpu.CosineSimilarity(Device(gpu, new float[6]), Device(gpu, new float[6]), Device(gpu, new float[9]), 2, 3, 0));
+        Assert.Contains("dim", e.Message);
+        var (segments, wv, vv, gv) = OptimizerProblem(95);
+        e = Assert.Throws<ArgumentException>(() => gpu.LarsUpdate(Device(gpu, wv), Device(gpu, vv), Device(gpu, gv), Upload(gpu, segments), Device(gpu, new float[segments.Length]), new LarsHyper(0.1)));
+        Assert.Equal("normScratch", e.ParamName);
+        e = Assert.Throws<ArgumentException>(() => gpu.SgdMomentumUpdate(Device(gpu, wv), Device(gpu, vv[1..]), Device(gpu, gv), Upload(gpu, segments), new SgdHyper(0.1)));
+        Assert.Equal("momentum", e.ParamName);
     }
 
     // ---- determinism, allocation, graphs -----------------------------------------------------------
