@@ -5,7 +5,7 @@
 // (and a D spanning three 128-wide backward slices); LARS covers every flag combination, a zero-norm segment,
 // zero gradients, an empty segment, misaligned offsets and repeated steps (its ticket counters re-arm).
 // Also: bad arguments are refused with the op and tensor named, the deterministic reductions give
-// bitwise-equal results run to run, nothing allocates once shapes have been seen, and a captured graph of
+// bitwise-equal results run to run, nothing allocates once shapes have been seen (or reserved), and a captured graph of
 // the NT-Xent passes replays the same result.
 // Every test skips without a CUDA device.
 using SimClr.Kernels;
@@ -398,6 +398,25 @@ public class CudaKernelOpsTests
         gpu.Synchronize();
         long before = gpu.AllocationCount;
         for (int i = 0; i < 3; i++) Step();
+        gpu.Synchronize();
+        Assert.Equal(before, gpu.AllocationCount);
+    }
+
+    [Fact]
+    public void ReservedScratchCoversTheFirstCall()
+    {
+        var gpu = Backend();
+        // Larger than any other test's problem, so that the reservation itself must grow the scratch.
+        const int rows = 20_000;
+        var (segments, wv, vv, gv) = OptimizerProblem(96);
+        gpu.ReserveKernelScratch(rows, segments.Length);
+        var s = new NtXentShape(rows, 8, 0.5);
+        var (z, loss, lse, norms) = (Device(gpu, Random(rows * 8L, 97)), Device(gpu, new float[1]), Device(gpu, new float[rows]), Device(gpu, new float[rows]));
+        var (w, v, g, segs, larsNorms) = (Device(gpu, wv), Device(gpu, vv), Device(gpu, gv), Upload(gpu, segments), Device(gpu, new float[2 * segments.Length]));
+        gpu.Synchronize();
+        long before = gpu.AllocationCount;
+        gpu.NtXentForward(loss, lse, norms, z, s);
+        gpu.LarsUpdate(w, v, g, segs, larsNorms, new LarsHyper(0.5));
         gpu.Synchronize();
         Assert.Equal(before, gpu.AllocationCount);
     }
