@@ -406,10 +406,13 @@ public class CudaKernelOpsTests
     public void ReservedScratchCoversTheFirstCall()
     {
         var gpu = Backend();
-        // Larger than any other test's problem, so that the reservation itself must grow the scratch.
-        const int rows = 20_000;
+        // Needs more scratch than any other test's problem, so that the reservation itself must grow it.
+        const int rows = 40_000;
         var (segments, wv, vv, gv) = OptimizerProblem(96);
+        gpu.Synchronize();
+        long beforeReserve = gpu.AllocationCount;
         gpu.ReserveKernelScratch(rows, segments.Length);
+        Assert.True(gpu.AllocationCount > beforeReserve, "the reservation should have grown the scratch");
         var s = new NtXentShape(rows, 8, 0.5);
         var (z, loss, lse, norms) = (Device(gpu, Random(rows * 8L, 97)), Device(gpu, new float[1]), Device(gpu, new float[rows]), Device(gpu, new float[rows]));
         var (w, v, g, segs, larsNorms) = (Device(gpu, wv), Device(gpu, vv), Device(gpu, gv), Upload(gpu, segments), Device(gpu, new float[2 * segments.Length]));
