@@ -254,7 +254,8 @@ public class CudaKernelOpsTests
     // ---- optimizers --------------------------------------------------------------------------------
 
     /// <summary>Segments with every flag combination, a zero-norm weight tensor, zero gradients, an empty
-    /// segment, a gap nobody owns, odd offsets (scalar paths) and one long segment (many chunks).</summary>
+    /// segment, gaps nobody owns, odd offsets (scalar paths) and one long aligned segment (float4 path over
+    /// many chunks).</summary>
     private static (ParamSegment[] Segments, float[] Param, float[] Momentum, float[] Grad) OptimizerProblem(int seed)
     {
         var segments = new[]
@@ -266,10 +267,10 @@ public class CudaKernelOpsTests
             new ParamSegment(1557, 64, SegmentFlags.None),
             new ParamSegment(1621, 0, SegmentFlags.None),
             new ParamSegment(1625, 2051, SegmentFlags.None),
-            new ParamSegment(3677, 300_001, SegmentFlags.NoWeightDecay),
-            new ParamSegment(303_678, 129, SegmentFlags.None),
+            new ParamSegment(3680, 300_001, SegmentFlags.NoWeightDecay),
+            new ParamSegment(303_681, 129, SegmentFlags.None),
         };
-        int length = 303_678 + 129 + 5;
+        int length = 303_681 + 129 + 5;
         float[] w = Random(length, seed), v = Random(length, seed + 1), g = Random(length, seed + 2, -0.01f, 0.01f);
         Array.Clear(w, 1557, 64);
         Array.Clear(g, 1625, 2051);
