@@ -5,8 +5,8 @@
 //   backward-filter  dW             += dy · colᵀ
 // Samples go to the GEMMs in groups laid side by side (col is [Cin·KH·KW, G·OH·OW]) so that deep layers
 // with small images still give GEMMs wide enough to amortize packing the weights; groups are spread
-// over the workers. The forward pass packs im2col straight into the GEMM's B panels; the backward passes
-// materialize col. A 1×1, stride-1, unpadded kernel on single-sample groups uses x itself as col.
+// over the workers. The forward and filter passes pack im2col (or its transpose) straight into the
+// GEMM's B panels; backward-data materializes dcol for col2im. A 1×1, stride-1, unpadded kernel on single-sample groups uses x itself as col.
 using System.Buffers;
 
 namespace SimClr.Kernels.Cpu;
@@ -83,13 +83,21 @@ public sealed partial class CpuBackend<T>
             {
                 nint partialp = (nint)pp;
                 new Span<T>(pp, g.Workers * weights).Clear();
-                g.ForEachGroup(ColScratch.Needed, (n0, count, col, gathered, worker) =>
+                bool fused = CpuGemm<T>.CanPack && !g.Direct;
+                g.ForEachGroup(fused ? ColScratch.None : ColScratch.Needed, (n0, count, col, gathered, worker) =>
                 {
                     int cols = count * g.Ohw;
                     T* dyGroup = count == 1 ? (T*)dyp + (long)n0 * g.OutSample : g.GatherOutput((T*)gathered, (T*)dyp, n0, count);
+                    T* acc = (T*)partialp + (long)worker * weights;
+                    if (fused)
+                    {
+                        CpuGemm<T>.Run(g.Cout, g.Ckk, cols, T.One, dyGroup, cols, Transpose.None, new TransposedIm2ColPanels(g, (T*)xp, n0),
+                            T.One, acc, g.Ckk, GemmThreading.Serial);
+                        return;
+                    }
                     T* colGroup = g.Direct ? (T*)xp + (long)n0 * g.InSample : g.Im2ColGroup((T*)col, (T*)xp, n0, count);
                     CpuGemm<T>.Run(g.Cout, g.Ckk, cols, T.One, dyGroup, cols, Transpose.None, colGroup, cols, Transpose.Transposed,
-                        T.One, (T*)partialp + (long)worker * weights, g.Ckk, GemmThreading.Serial);
+                        T.One, acc, g.Ckk, GemmThreading.Serial);
                 });
             }
             for (int wk = 0; wk < g.Workers; wk++)
@@ -156,6 +164,51 @@ public sealed partial class CpuBackend<T>
                 }
                 d[width..].Clear();
                 if (++kw == g.Kw) { kw = 0; if (++kh == g.Kh) { kh = 0; ci++; } }
+            }
+        }
+    }
+
+    /// <summary>colᵀ of a group of samples starting at n0, as the B operand of the filter gradient: row p of B is the
+    /// output position p (s·OH·OW + oh·OW + ow), column j the col row (ci·KH + kh)·KW + kw. Packed straight into
+    /// the GEMM's panels in blocks of positions, so the block being written stays in L1.</summary>
+    private readonly unsafe struct TransposedIm2ColPanels(ConvGeometry g, T* x, int n0) : CpuGemm<T>.IPanelSource
+    {
+        private const int Block = 64;
+        private readonly nint _x = (nint)x;
+
+        public void Pack(T* dst, int k0, int depth, int j0, int width, int nr)
+        {
+            int ohw = g.Ohw;
+            for (int p0 = 0; p0 < depth; p0 += Block)
+            {
+                int rows = Math.Min(Block, depth - p0), position = k0 + p0;
+                int sample0 = position / ohw, oh0 = position % ohw / g.Ow, ow0 = position % g.Ow;
+                int ci = j0 / (g.Kh * g.Kw), kh = j0 / g.Kw % g.Kh, kw = j0 % g.Kw;
+                for (int jj = 0; jj < width; jj++)
+                {
+                    var (lo, hi) = g.ValidColumns(kw);
+                    T* channel = (T*)_x + (long)ci * g.H * g.W - g.Pw + kw;
+                    T* column = dst + (long)p0 * nr + jj;
+                    int sample = sample0, oh = oh0, ow = ow0;
+                    for (int t = 0; t < rows;)
+                    {
+                        int run = Math.Min(rows - t, g.Ow - ow);
+                        int ih = oh * g.Sh - g.Ph + kh;
+                        T* d = column + (long)t * nr;
+                        int first = Math.Max(ow, lo) - ow, end = Math.Min(ow + run, hi) - ow;
+                        if ((uint)ih >= (uint)g.H || first >= end) { first = run; end = run; }
+                        int i = 0;
+                        for (; i < first; i++) d[i * nr] = T.Zero;
+                        T* src = channel + (long)(n0 + sample) * g.InSample + (long)ih * g.W + (ow + i) * g.Sw;
+                        for (; i < end; i++, src += g.Sw) d[i * nr] = *src;
+                        for (; i < run; i++) d[i * nr] = T.Zero;
+                        t += run;
+                        ow += run;
+                        if (ow == g.Ow) { ow = 0; if (++oh == g.Oh) { oh = 0; sample++; } }
+                    }
+                    if (++kw == g.Kw) { kw = 0; if (++kh == g.Kh) { kh = 0; ci++; } }
+                }
+                for (int t = 0; t < rows; t++) new Span<T>(dst + (long)(p0 + t) * nr + width, nr - width).Clear();
             }
         }
     }
