@@ -5,8 +5,9 @@
 //   backward-filter  dW             += dy · colᵀ
 // Samples go to the GEMMs in groups laid side by side (col is [Cin·KH·KW, G·OH·OW]) so that deep layers
 // with small images still give GEMMs wide enough to amortize packing the weights; groups are spread
-// over the workers. The forward and filter passes pack im2col (or its transpose) straight into the
-// GEMM's B panels; backward-data materializes dcol for col2im. A 1×1, stride-1, unpadded kernel on single-sample groups uses x itself as col.
+// over the workers. With the packed GEMM, the forward and filter passes write im2col (or its transpose)
+// straight into the GEMM's B panels; backward-data materializes dcol for col2im. A 1×1, stride-1,
+// unpadded kernel on single-sample groups uses x itself as col.
 using System.Buffers;
 
 namespace SimClr.Kernels.Cpu;
@@ -22,7 +23,6 @@ public sealed partial class CpuBackend<T>
         Need(w, s.WeightElements, nameof(w), op);
         var g = new ConvGeometry(s);
         nint xp = x.Address, yp = y.Address, wp = w.Address;
-        // With the packed GEMM, im2col writes straight into its packed B panels: col is never materialized.
         bool fused = CpuGemm<T>.CanPack && !g.Direct;
         g.ForEachGroup(fused ? ColScratch.None : ColScratch.Needed, (n0, count, col, gathered, _) =>
         {
