@@ -72,7 +72,7 @@ internal sealed class CliOptions
     public readonly Option<string> Resume = new("--resume") { Description = "Continue exactly from this checkpoint" };
     public readonly Option<int> KeepLast = new("--keep-last") { Description = "Checkpoints kept besides the best (default 2)" };
     public readonly Option<int> LossEvery = new("--loss-every") { Description = "Read the loss back every k steps (default 10)" };
-    public readonly Option<int> Threads = new("--threads") { Description = "CPU threads (0 = all cores)" };
+    public readonly Option<int> StopAfter = new("--stop-after") { Description = "Pause after N epochs with a checkpoint; --resume continues the same schedule (0 = run to the end)" };
     public readonly Option<string> Progress = Choice("--progress", "auto (bars on a terminal, lines otherwise), bars, plain, quiet", "auto", "bars", "plain", "quiet");
 
     // per-command
@@ -133,7 +133,7 @@ internal sealed class CliOptions
         Bind(Resume, (c, v) => c with { Resume = v });
         Bind(KeepLast, (c, v) => c with { KeepLast = v });
         Bind(LossEvery, (c, v) => c with { LossEvery = v });
-        Bind(Threads, (c, v) => c with { Threads = v });
+        Bind(StopAfter, (c, v) => c with { StopAfter = v });
         Bind(Progress, (c, v) => c with { Progress = v switch { "bars" => ProgressMode.Bars, "plain" => ProgressMode.Plain, "quiet" => ProgressMode.Quiet, _ => ProgressMode.Auto } });
     }
 
@@ -142,7 +142,7 @@ internal sealed class CliOptions
     public IEnumerable<Option> TrainOptions => [Epochs, BatchSize, Seed, Temperature, LrScaling, BaseLr, WarmupEpochs, WeightDecay, Momentum, Trust];
     public IEnumerable<Option> AugmentOptions => [Augment, ColorStrength, CropMin, CropMax, AspectMin, AspectMax, Flip, Jitter, Brightness, Contrast, Saturation, Hue, Grayscale, Blur, BlurSigmaMin, BlurSigmaMax];
     public IEnumerable<Option> EvalOptions => [KnnK, KnnTemperature, LinearEpochs, LinearLr, LinearWeightDecay, LinearBatchSize];
-    public IEnumerable<Option> RunOptions => [Device, Out, Name, Threads, Progress];
+    public IEnumerable<Option> RunOptions => [Device, Out, Name, Progress];
 
     /// <summary>The config the given command line asks for: RunConfig's defaults, overridden by each option given.</summary>
     public RunConfig Bind(ParseResult result)

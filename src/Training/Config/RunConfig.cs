@@ -101,8 +101,10 @@ public sealed record RunConfig
     public int KeepLast { get; init; } = 2;
     /// <summary>Read the loss back every k steps (the GPU queue is never drained per step).</summary>
     public int LossEvery { get; init; } = 10;
-    public int Threads { get; init; }
     public ProgressMode Progress { get; init; } = ProgressMode.Auto;
+    /// <summary>Pause after this many epochs (0 = run to the end): a checkpoint is written and --resume continues
+    /// the same schedule, so a long run can be split into sessions.</summary>
+    public int StopAfter { get; init; }
 
     /// <summary>Rejects impossible values, naming the option.</summary>
     public void Validate()
@@ -131,8 +133,8 @@ public sealed record RunConfig
         Require(LinearWeightDecay >= 0 && double.IsFinite(LinearWeightDecay), "--linear-weight-decay", $"must be ≥ 0, got {LinearWeightDecay}");
         Require(LinearBatchSize >= 1, "--linear-batch-size", $"must be at least 1, got {LinearBatchSize}");
         Require(KeepLast >= 1, "--keep-last", $"must be at least 1, got {KeepLast}");
+        Require(StopAfter >= 0, "--stop-after", $"must be ≥ 0, got {StopAfter}");
         Require(LossEvery >= 1, "--loss-every", $"must be at least 1, got {LossEvery}");
-        Require(Threads >= 0, "--threads", $"must be ≥ 0, got {Threads}");
         Require(Dataset != DatasetKind.Folder || DataPath is not null, "--data", "is required with --dataset folder");
         DeviceRequest.Parse(Device);
         ValidateOverrides();

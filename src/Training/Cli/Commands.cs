@@ -1,0 +1,50 @@
+// What each command does, once the command line has been parsed and validated into a RunConfig.
+using System.Globalization;
+using SimClr.Training.Checkpoints;
+using SimClr.Training.Config;
+
+namespace SimClr.Training.Cli;
+
+public static partial class Commands
+{
+    public static int Info(CliContext ctx)
+    {
+        ctx.Output.WriteLine($"SimClr.Native {typeof(Commands).Assembly.GetName().Version}, .NET {Environment.Version}, {Environment.ProcessorCount} CPU threads");
+        ctx.Output.WriteLine($"cpu: {new Kernels.Cpu.CpuBackend<float>().Info.Description}");
+        string? reason = BackendFactory.CudaUnavailableReason();
+        ctx.Output.WriteLine(reason is null ? "cuda: available" : $"no CUDA device: {reason}");
+        return (int)ExitCode.Ok;
+    }
+
+    /// <summary>Writes the encoder alone with torchvision's ResNet state_dict names (fc excluded), adding each
+    /// BatchNorm's num_batches_tracked (int64 scalar) so strict loading into torchvision.models.resnetNN works.</summary>
+    public static int Export(string checkpointPath, string outputPath, CliContext ctx)
+    {
+        var (file, info) = Checkpoint.Read(checkpointPath);
+        if (Path.GetFullPath(outputPath) == Path.GetFullPath(checkpointPath))
+            throw UserError.Option("--output", "must differ from --checkpoint (the checkpoint would be overwritten)");
+        var w = new SafeTensorsWriter();
+        w.AddMetadata("format", Checkpoint.EncoderFormat);
+        w.AddMetadata("format_version", RunConfig.FormatVersion.ToString(CultureInfo.InvariantCulture));
+        w.AddMetadata("config", info.Config.ToJson());
+        w.AddMetadata("arch", info.Config.Arch.ToString().ToLowerInvariant());
+        int count = 0;
+        foreach (var t in file.Tensors.Values.Where(t => t.Name.StartsWith(Checkpoint.EncoderPrefix, StringComparison.Ordinal)).OrderBy(t => t.Begin))
+        {
+            string name = t.Name[Checkpoint.EncoderPrefix.Length..];
+            if (name.StartsWith("fc.", StringComparison.Ordinal)) continue;
+            w.Add<float>(name, file.Read<float>(t.Name), t.Shape);
+            count++;
+            if (name.EndsWith(".running_var", StringComparison.Ordinal))
+                w.Add<long>(name[..^".running_var".Length] + ".num_batches_tracked", [info.Position.Step], []);
+        }
+        if (count == 0) throw UserError.File(checkpointPath, "holds no encoder tensors");
+        try { w.WriteAtomic(outputPath); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw UserError.File(outputPath, $"cannot be written ({e.Message})");
+        }
+        ctx.Output.WriteLine($"wrote {outputPath}: {count} encoder tensors ({info.Config.Arch}, width {info.Config.Width}, {info.Config.Stem} stem) from {checkpointPath} at {info.Position}");
+        return (int)ExitCode.Ok;
+    }
+}
