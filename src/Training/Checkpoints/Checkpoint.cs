@@ -1,5 +1,6 @@
-// A training checkpoint: one safetensors file with the encoder ("encoder." + torchvision state_dict names),
-// the projection head ("head."), LARS momentum ("momentum." + the parameter's name) and metadata strings:
+// A training checkpoint: one safetensors file with every entry of the model's parameter store under its own
+// name (the encoder's are torchvision's state_dict names, the projection head's start with "head.", BN
+// counters are int64 scalars), the LARS momentum ("momentum." + the parameter's name) and metadata strings:
 // format, format_version, config (the resolved RunConfig as JSON), epoch, step, epoch_step (data position),
 // seed, loss, best_metric. Loading checks the format and that names and shapes match the model exactly.
 using System.Globalization;
@@ -8,8 +9,8 @@ using SimClr.Training.Config;
 
 namespace SimClr.Training.Checkpoints;
 
-/// <summary>One tensor to save or to expect: a name and a shape (values only when saving).</summary>
-public sealed record NamedTensor(string Name, int[] Shape, float[] Values);
+/// <summary>A tensor a loader expects: name, dtype and shape.</summary>
+public sealed record ExpectedTensor(string Name, SafeDType DType, int[] Shape);
 
 /// <summary>Where a run stands: epochs completed, global step, and the step inside the current epoch.</summary>
 public sealed record TrainingPosition(int Epoch, long Step, int EpochStep)
@@ -23,11 +24,10 @@ public static class Checkpoint
 {
     public const string Format = "simclr-native-checkpoint";
     public const string EncoderFormat = "simclr-native-encoder";
-    public const string EncoderPrefix = "encoder.";
     public const string HeadPrefix = "head.";
     public const string MomentumPrefix = "momentum.";
 
-    public static void Write(string path, CheckpointInfo info, IEnumerable<NamedTensor> tensors)
+    public static void Write(string path, CheckpointInfo info, Action<SafeTensorsWriter> addTensors)
     {
         var w = new SafeTensorsWriter();
         w.AddMetadata("format", Format);
@@ -39,7 +39,7 @@ public static class Checkpoint
         w.AddMetadata("seed", info.Config.Seed.ToString(CultureInfo.InvariantCulture));
         w.AddMetadata("loss", info.Loss.ToString("R", CultureInfo.InvariantCulture));
         w.AddMetadata("best_metric", info.BestMetric.ToString("R", CultureInfo.InvariantCulture));
-        foreach (var t in tensors) w.Add<float>(t.Name, t.Values, t.Shape);
+        addTensors(w);
         w.WriteAtomic(path);
     }
 
@@ -60,22 +60,22 @@ public static class Checkpoint
         return (file, new CheckpointInfo(config, position, MetaDouble(file, "loss"), MetaDouble(file, "best_metric")));
     }
 
-    /// <summary>Demands that the file's tensors with <paramref name="prefix"/> are exactly <paramref name="expected"/>
-    /// (same names, same shapes, F32), reporting the first difference.</summary>
-    public static void RequireExactly(SafeTensorsFile file, string prefix, IReadOnlyList<(string Name, int[] Shape)> expected)
+    /// <summary>Demands that the file holds exactly <paramref name="expected"/> (same names, dtypes and shapes),
+    /// reporting the first difference.</summary>
+    public static void RequireExactly(SafeTensorsFile file, IReadOnlyList<ExpectedTensor> expected)
     {
-        var want = expected.ToDictionary(e => prefix + e.Name, e => e.Shape, StringComparer.Ordinal);
-        foreach (var (name, shape) in want)
+        var want = expected.ToDictionary(e => e.Name, StringComparer.Ordinal);
+        foreach (var e in expected)
         {
-            if (!file.Tensors.TryGetValue(name, out var t))
-                throw UserError.File(file.Path, $"tensor '{name}' is missing: the checkpoint does not match this model");
-            if (!t.Shape.SequenceEqual(shape))
-                throw UserError.File(file.Path, $"tensor '{name}' has shape {t.ShapeText}, the model expects [{string.Join(", ", shape)}]");
-            if (t.DType != SafeDType.F32)
-                throw UserError.File(file.Path, $"tensor '{name}' has dtype {t.DType}, expected F32");
+            if (!file.Tensors.TryGetValue(e.Name, out var t))
+                throw UserError.File(file.Path, $"tensor '{e.Name}' is missing: the checkpoint does not match this model");
+            if (!t.Shape.SequenceEqual(e.Shape))
+                throw UserError.File(file.Path, $"tensor '{e.Name}' has shape {t.ShapeText}, the model expects [{string.Join(", ", e.Shape)}]");
+            if (t.DType != e.DType)
+                throw UserError.File(file.Path, $"tensor '{e.Name}' has dtype {t.DType}, the model expects {e.DType}");
         }
         foreach (var name in file.Tensors.Keys)
-            if (name.StartsWith(prefix, StringComparison.Ordinal) && !want.ContainsKey(name))
+            if (!want.ContainsKey(name))
                 throw UserError.File(file.Path, $"tensor '{name}' is not part of this model: the checkpoint does not match it");
     }
 
@@ -98,11 +98,11 @@ public sealed class CheckpointStore(string directory, int keepLast)
     public string BestPath => Path.Combine(Directory, "best.safetensors");
 
     /// <summary>Saves at <paramref name="info"/>'s position, drops the oldest beyond K, and copies to best when <paramref name="isBest"/>.</summary>
-    public string Save(CheckpointInfo info, IReadOnlyList<NamedTensor> tensors, bool isBest)
+    public string Save(CheckpointInfo info, Action<SafeTensorsWriter> addTensors, bool isBest)
     {
         string path = PathFor(info.Position.Step);
-        Checkpoint.Write(path, info, tensors);
-        if (isBest) Checkpoint.Write(BestPath, info, tensors);
+        Checkpoint.Write(path, info, addTensors);
+        if (isBest) File.Copy(path, BestPath, overwrite: true);
         foreach (var old in System.IO.Directory.EnumerateFiles(Directory, "step-*.safetensors").Order(StringComparer.Ordinal).SkipLast(keepLast).ToList())
             File.Delete(old);
         return path;

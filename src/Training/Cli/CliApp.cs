@@ -6,8 +6,11 @@ using SimClr.Training.Config;
 
 namespace SimClr.Training.Cli;
 
-/// <summary>Where a command writes, and the token Ctrl-C cancels.</summary>
-public sealed record CliContext(TextWriter Output, TextWriter Error, CancellationToken Cancel);
+/// <summary>Where a command writes, the token Ctrl-C cancels, and optional hooks for tests.</summary>
+public sealed record CliContext(TextWriter Output, TextWriter Error, CancellationToken Cancel)
+{
+    public Pretraining.TrainingHooks? Hooks { get; init; }
+}
 
 public static class CliApp
 {

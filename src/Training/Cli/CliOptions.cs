@@ -3,6 +3,7 @@
 // states them. Enumerated choices are parsed here into RunConfig's enums.
 using System.CommandLine;
 using SimClr.Training.Config;
+using SimClr.Training.Data;
 
 namespace SimClr.Training.Cli;
 
@@ -90,7 +91,7 @@ internal sealed class CliOptions
         Bind(ImageSize, (c, v) => c with { ImageSize = v });
         Bind(Arch, (c, v) => c with { Arch = v switch { "resnet18" => Architecture.ResNet18, "resnet34" => Architecture.ResNet34, _ => Architecture.ResNet50 } });
         Bind(Width, (c, v) => c with { Width = v });
-        Bind(Stem, (c, v) => c with { Stem = v switch { "cifar" => StemKind.Cifar, "imagenet" => StemKind.ImageNet, _ => StemKind.Auto } });
+        Bind(Stem, (c, v) => c with { Stem = v switch { "cifar" => StemChoice.Cifar, "imagenet" => StemChoice.ImageNet, _ => StemChoice.Auto } });
         Bind(HeadHidden, (c, v) => c with { HeadHidden = v });
         Bind(HeadOut, (c, v) => c with { HeadOut = v });
         Bind(Epochs, (c, v) => c with { Epochs = v });

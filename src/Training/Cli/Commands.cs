@@ -16,8 +16,8 @@ public static partial class Commands
         return (int)ExitCode.Ok;
     }
 
-    /// <summary>Writes the encoder alone with torchvision's ResNet state_dict names (fc excluded), adding each
-    /// BatchNorm's num_batches_tracked (int64 scalar) so strict loading into torchvision.models.resnetNN works.</summary>
+    /// <summary>Writes the encoder alone with torchvision's ResNet state_dict names and dtypes (BN counters int64,
+    /// fc excluded), so torchvision.models.resnetNN(...).load_state_dict(state, strict=False) reports only fc missing.</summary>
     public static int Export(string checkpointPath, string outputPath, CliContext ctx)
     {
         var (file, info) = Checkpoint.Read(checkpointPath);
@@ -29,14 +29,13 @@ public static partial class Commands
         w.AddMetadata("config", info.Config.ToJson());
         w.AddMetadata("arch", info.Config.Arch.ToString().ToLowerInvariant());
         int count = 0;
-        foreach (var t in file.Tensors.Values.Where(t => t.Name.StartsWith(Checkpoint.EncoderPrefix, StringComparison.Ordinal)).OrderBy(t => t.Begin))
+        foreach (var t in file.Tensors.Values.OrderBy(t => t.Begin))
         {
-            string name = t.Name[Checkpoint.EncoderPrefix.Length..];
-            if (name.StartsWith("fc.", StringComparison.Ordinal)) continue;
-            w.Add<float>(name, file.Read<float>(t.Name), t.Shape);
+            if (t.Name.StartsWith(Checkpoint.HeadPrefix, StringComparison.Ordinal) || t.Name.StartsWith(Checkpoint.MomentumPrefix, StringComparison.Ordinal)
+                || t.Name.StartsWith("fc.", StringComparison.Ordinal)) continue;
+            if (t.DType == SafeDType.I64) w.Add<long>(t.Name, file.Read<long>(t.Name), t.Shape);
+            else w.Add<float>(t.Name, file.Read<float>(t.Name), t.Shape);
             count++;
-            if (name.EndsWith(".running_var", StringComparison.Ordinal))
-                w.Add<long>(name[..^".running_var".Length] + ".num_batches_tracked", [info.Position.Step], []);
         }
         if (count == 0) throw UserError.File(checkpointPath, "holds no encoder tensors");
         try { w.WriteAtomic(outputPath); }

@@ -6,15 +6,14 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using SimClr.Kernels;
 using SimClr.Training.Cli;
+using SimClr.Training.Data;
 
 namespace SimClr.Training.Config;
-
-public enum DatasetKind { Shapes, Cifar10, Cifar100, Stl10, FashionMnist, Folder }
 
 public enum Architecture { ResNet18, ResNet34, ResNet50 }
 
 /// <summary>CIFAR stem: 3×3 stride-1 conv, no max-pool (the paper's choice for 32 px); ImageNet stem: 7×7/2 + max-pool.</summary>
-public enum StemKind { Auto, Cifar, ImageNet }
+public enum StemChoice { Auto, Cifar, ImageNet }
 
 /// <summary>How the peak learning rate grows with the batch: base·B/256 or base·√B (paper appendix B.1).</summary>
 public enum LrScaling { Linear, Sqrt }
@@ -60,7 +59,7 @@ public sealed record RunConfig
     // model
     public Architecture Arch { get; init; } = Architecture.ResNet18;
     public double Width { get; init; } = 1.0;
-    public StemKind Stem { get; init; } = StemKind.Auto;
+    public StemChoice Stem { get; init; } = StemChoice.Auto;
     /// <summary>Hidden width of the projection head (0 = the encoder's feature width, as in the paper).</summary>
     public int HeadHidden { get; init; }
     public int HeadOut { get; init; } = 128;
@@ -117,6 +116,7 @@ public sealed record RunConfig
         Require(ShapesCount >= 10, "--shapes-count", $"must be at least 10, got {ShapesCount}");
         Require(ImageSize >= 8 && ImageSize <= 512, "--image-size", $"must lie in [8, 512], got {ImageSize}");
         Require(Width > 0 && Width <= 8 && double.IsFinite(Width), "--width", $"must lie in (0, 8], got {Width}");
+        Require(Math.Abs(64 * Width - Math.Round(64 * Width)) < 1e-9, "--width", $"must make 64·width a whole number of channels, got {Width}");
         Require(HeadHidden >= 0, "--head-hidden", $"must be ≥ 0, got {HeadHidden}");
         Require(HeadOut >= 1, "--head-out", $"must be at least 1, got {HeadOut}");
         Require(Temperature is null || (Temperature > 0 && double.IsFinite(Temperature.Value)), "--temperature", $"must be > 0, got {Temperature}");
@@ -169,7 +169,7 @@ public sealed record RunConfig
             ImageSize = imageSize,
             Temperature = Temperature ?? (small ? 0.5 : imageSize >= 96 ? 0.1 : 0.2),
             BaseLr = BaseLr ?? (LrScaling == LrScaling.Linear ? 0.3 : 0.075),
-            Stem = Stem != StemKind.Auto ? Stem : small ? StemKind.Cifar : StemKind.ImageNet,
+            Stem = Stem != StemChoice.Auto ? Stem : small ? StemChoice.Cifar : StemChoice.ImageNet,
             Augment = Augment != AugmentPreset.Auto ? Augment : small ? AugmentPreset.Cifar : AugmentPreset.Paper,
         };
     }
