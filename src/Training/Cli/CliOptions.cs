@@ -17,7 +17,7 @@ internal sealed class CliOptions
     public readonly Option<int> TrainSubset = new("--train-subset") { Description = "Use only the first N training images (0 = all)" };
     public readonly Option<int> TestSubset = new("--test-subset") { Description = "Evaluate on only the first N test images (0 = all)" };
     public readonly Option<int> ShapesCount = new("--shapes-count") { Description = "Training images generated for the built-in shapes set (default 2000)" };
-    public readonly Option<int> ImageSize = new("--image-size") { Description = "Side length image folders are resized to (default 32)" };
+    public readonly Option<int> ImageSize = new("--image-size") { Description = "Side length of generated shapes and of resized image-folder images (default 32)" };
 
     // model
     public readonly Option<string> Arch = Choice("--arch", "Encoder: resnet18, resnet34, resnet50", "resnet18", "resnet34", "resnet50");

@@ -1,0 +1,99 @@
+using SimClr.Training.Cli;
+
+namespace SimClr.Tests.Training;
+
+/// <summary>Runs the command line in-process and captures what it prints.</summary>
+internal static class Cli
+{
+    public static (int Code, string Out, string Err) Run(params string[] args) => Run(null, args);
+
+    public static (int Code, string Out, string Err) Run(SimClr.Training.Pretraining.TrainingHooks? hooks, params string[] args) =>
+        Run(hooks, CancellationToken.None, args);
+
+    public static (int Code, string Out, string Err) Run(SimClr.Training.Pretraining.TrainingHooks? hooks, CancellationToken cancel, params string[] args)
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        int code = CliApp.Run(args, new CliContext(o, e, cancel) { Hooks = hooks });
+        return (code, o.ToString(), e.ToString());
+    }
+}
+
+public class CliTests
+{
+    [Theory]
+    [InlineData("--batch-size", "0", "--batch-size")]
+    [InlineData("--batch-size", "1", "--batch-size")]
+    [InlineData("--epochs", "0", "--epochs")]
+    [InlineData("--temperature", "0", "--temperature")]
+    [InlineData("--temperature", "-1", "--temperature")]
+    [InlineData("--width", "0.01", "--width")]
+    [InlineData("--device", "tpu", "--device")]
+    [InlineData("--flip", "1.5", "--flip")]
+    [InlineData("--hue", "0.7", "--hue")]
+    [InlineData("--base-lr", "-0.1", "--base-lr")]
+    [InlineData("--knn-k", "0", "--knn-k")]
+    [InlineData("--crop-min", "0", "--crop-min")]
+    public void ImpossibleOptionsFailWithOneLineNamingTheOption(string option, string value, string named)
+    {
+        var (code, _, err) = Cli.Run("pretrain", option, value, "--out", Path.Combine(Path.GetTempPath(), "never-created-" + Guid.NewGuid()));
+        Assert.Equal((int)ExitCode.BadOption, code);
+        Assert.Contains(named, err);
+        Assert.Single(err.TrimEnd().Split('\n'));
+        Assert.StartsWith("error:", err);
+    }
+
+    [Theory]
+    [InlineData("--arch", "resnet99")]
+    [InlineData("--dataset", "imagenet")]
+    [InlineData("--epochs", "many")]
+    [InlineData("--no-such-option", "1")]
+    public void UnknownValuesAreParseErrors(string option, string value)
+    {
+        var (code, _, err) = Cli.Run(option, value);
+        Assert.Equal((int)ExitCode.BadOption, code);
+        Assert.StartsWith("error:", err);
+        Assert.Single(err.TrimEnd().Split('\n'));
+    }
+
+    [Fact]
+    public void ImpossibleAugmentationRangesAreRejected()
+    {
+        var (code, _, err) = Cli.Run("augment-preview", "--crop-min", "0.9", "--crop-max", "0.5", "--output", Path.Combine(Path.GetTempPath(), Guid.NewGuid() + ".png"));
+        Assert.Equal((int)ExitCode.BadOption, code);
+        Assert.Contains("crop area", err);
+    }
+
+    [Fact]
+    public void MissingDataFoldersNameThePath()
+    {
+        string missing = Path.Combine(Path.GetTempPath(), "no-such-dataset-" + Guid.NewGuid());
+        foreach (var dataset in new[] { "cifar10", "cifar100", "stl10", "fashion-mnist", "folder" })
+        {
+            var (code, _, err) = Cli.Run("pretrain", "--dataset", dataset, "--data", missing, "--out", missing + "-out");
+            Assert.Equal((int)ExitCode.BadInput, code);
+            Assert.Contains(missing, err);
+            Assert.Single(err.TrimEnd().Split('\n'));
+            Assert.False(Directory.Exists(missing + "-out"));
+        }
+    }
+
+    [Fact]
+    public void BatchLargerThanTheDatasetIsRejected()
+    {
+        string outDir = Path.Combine(Path.GetTempPath(), "simclr-batch-" + Guid.NewGuid());
+        var (code, _, err) = Cli.Run("pretrain", "--shapes-count", "40", "--batch-size", "64", "--out", outDir);
+        Assert.Equal((int)ExitCode.BadOption, code);
+        Assert.Contains("--batch-size", err);
+        Assert.False(Directory.Exists(outDir));
+    }
+
+    [Fact]
+    public void InfoReportsTheCpuAndWhyThereIsNoCuda()
+    {
+        var (code, output, _) = Cli.Run("info");
+        Assert.Equal(0, code);
+        Assert.Contains("cpu:", output);
+        Assert.True(output.Contains("no CUDA device:") || output.Contains("cuda:"), output);
+    }
+}
