@@ -3,7 +3,8 @@
 // estimate. Parameters "{name}.weight" (γ = 1) and "{name}.bias" (β = 0) are flagged NoWeightDecay|NoAdaptation
 // as SimCLR excludes them from weight decay and LARS; buffers "{name}.running_mean" (0), "{name}.running_var"
 // (1) and the host counter "{name}.num_batches_tracked". Training mode saves the batch mean and 1/σ for
-// Backward; inference mode uses the running statistics and has no Backward.
+// Backward; inference mode uses the running statistics and has no Backward. Backward never reads the
+// output y, so the layer after a BN may overwrite y in place (the in-place ReLU and the residual join do).
 // Accumulation rule: dγ +=, dβ +=, dx =.
 using System.Numerics;
 using SimClr.Kernels;
@@ -55,7 +56,7 @@ public abstract class BatchNormBase<T> : Layer<T> where T : unmanaged, IFloating
     /// <summary>Checks the input's rank and channel axis and returns the number of elements per channel per sample.</summary>
     protected abstract int SpatialOf(Shape input);
 
-    public override Shape Plan(ActivationArena<T> arena, Shape input, InputGradient inputGradient)
+    protected override Shape PlanCore(ActivationArena<T> arena, Shape input, InputGradient inputGradient)
     {
         SpatialOf(input);
         _planned = input;
@@ -64,8 +65,9 @@ public abstract class BatchNormBase<T> : Layer<T> where T : unmanaged, IFloating
         _mean = arena.Reserve(Name + ".save_mean", new Shape(Channels));
         _invStd = arena.Reserve(Name + ".save_invstd", new Shape(Channels));
         // The op always writes dx, so the buffer exists even when the caller does not want it.
-        _dx = arena.Reserve(Name + ".dx", input, layout);
+        _dx = arena.ReserveGradient(Name + ".dx", input, layout, arena.NextTick());
         _inputGradient = inputGradient;
+        InputGradientSlot = inputGradient == InputGradient.Compute ? _dx : null;
         return input;
     }
 
