@@ -143,7 +143,7 @@ public class CheckpointResumeTests
         string dir = TinyRun.NewDir("corrupt");
         try
         {
-            Assert.Equal(0, Cli.Run(TinyRun.Args(dir, 1)).Code);
+            Assert.Equal(0, Cli.Run(TinyRun.Args(dir, 2, "--stop-after", "1")).Code);
             string good = TinyRun.Checkpoint(dir, 6);
             var before = Directory.GetFiles(dir, "*", SearchOption.AllDirectories).ToDictionary(p => p, File.ReadAllBytes);
 
@@ -171,9 +171,9 @@ public class CheckpointResumeTests
             foreach (var args in new[] { new[] { "knn", "--checkpoint", mismatched, "--shapes-count", "96", "--image-size", "16" }, ["pretrain", "--resume", mismatched, "--progress", "quiet"] })
             {
                 var m = Cli.Run(args);
-                Assert.Equal((int)ExitCode.BadInput, m.Code);
+                Assert.True(m.Code == (int)ExitCode.BadInput, m.Err);
                 Assert.Contains(mismatched, m.Err);
-                Assert.Contains("conv1.weight", m.Err);
+                Assert.True(m.Err.Contains("conv1.weight"), m.Err);
                 Assert.Contains("shape", m.Err);
             }
 

@@ -40,6 +40,7 @@ public static class CliApp
         }
         foreach (var opt in o.DataOptions.Concat(o.AugmentOptions)) preview.Add(opt);
         preview.Add(o.Seed);
+        preview.Add(o.Device);
         preview.Add(o.Output);
         preview.Add(o.Count);
         export.Add(o.Checkpoint);
@@ -62,7 +63,8 @@ public static class CliApp
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
-            context.Error.WriteLine($"error: {parsed.Errors[0].Message} (see --help)");
+            string message = string.Join(" ", parsed.Errors[0].Message.Split((char[])['\n', '\r', '\t'], StringSplitOptions.RemoveEmptyEntries).Select(s => s.Trim()));
+            context.Error.WriteLine($"error: {message} (see --help)");
             return (int)ExitCode.BadOption;
         }
         try

@@ -145,10 +145,12 @@ internal sealed class CliOptions
     public IEnumerable<Option> EvalOptions => [KnnK, KnnTemperature, LinearEpochs, LinearLr, LinearWeightDecay, LinearBatchSize];
     public IEnumerable<Option> RunOptions => [Device, Out, Name, Progress];
 
-    /// <summary>The config the given command line asks for: RunConfig's defaults, overridden by each option given.</summary>
+    /// <summary>The config the given command line asks for: RunConfig's defaults (the quick CPU preset for the
+    /// built-in shapes set), overridden by each option given.</summary>
     public RunConfig Bind(ParseResult result)
     {
-        var config = new RunConfig();
+        bool shapes = result.GetResult(Dataset) is not { Implicit: false } || result.GetValue(Dataset) == "shapes";
+        var config = shapes ? RunConfig.ShapesDefaults : new RunConfig();
         foreach (var bind in _binders) config = bind(result, config);
         return config;
     }

@@ -11,8 +11,10 @@ public static partial class Commands
     {
         ctx.Output.WriteLine($"SimClr.Native {typeof(Commands).Assembly.GetName().Version}, .NET {Environment.Version}, {Environment.ProcessorCount} CPU threads");
         ctx.Output.WriteLine($"cpu: {new Kernels.Cpu.CpuBackend<float>().Info.Description}");
-        string? reason = BackendFactory.CudaUnavailableReason();
-        ctx.Output.WriteLine(reason is null ? "cuda: available" : $"no CUDA device: {reason}");
+        var cuda = Kernels.Cuda.CudaInfo.Probe();
+        if (!cuda.Available) ctx.Output.WriteLine($"no CUDA device: {cuda.Reason}");
+        foreach (var line in cuda.ToLines()) ctx.Output.WriteLine(line);
+        ctx.Output.WriteLine(cuda.Available ? "--device auto will use cuda:0" : "--device auto will use the CPU");
         return (int)ExitCode.Ok;
     }
 

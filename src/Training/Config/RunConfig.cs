@@ -105,6 +105,24 @@ public sealed record RunConfig
     /// the same schedule, so a long run can be split into sessions.</summary>
     public int StopAfter { get; init; }
 
+    /// <summary>The defaults of the built-in shapes dataset (what runs with no arguments): a ResNet-18 with the CIFAR
+    /// stem at width 1/8, small batches and a short warmup, so pretraining plus evaluation fits in a few CPU
+    /// minutes. Every value is still an option.</summary>
+    public static RunConfig ShapesDefaults => new()
+    {
+        Dataset = DatasetKind.Shapes,
+        ShapesCount = 2000,
+        Width = 0.125,
+        BatchSize = 64,
+        Epochs = 10,
+        WarmupEpochs = 1,
+        LrScaling = LrScaling.Sqrt,
+        BaseLr = 0.15,
+        AugmentOverrides = new AugmentOverrides { ColorStrength = 1.0 },
+        KnnEvery = 2,
+        LinearEpochs = 30,
+    };
+
     /// <summary>Rejects impossible values, naming the option.</summary>
     public void Validate()
     {
