@@ -210,6 +210,15 @@ public class CheckpointResumeTests
             }
             // The counters count training forwards: 6 steps.
             Assert.Equal([6L], f.Read<long>("bn1.num_batches_tracked"));
+
+            // The checkpoint evaluates through both evaluation commands.
+            string[] data = ["--checkpoint", TinyRun.Checkpoint(dir, 6), "--shapes-count", "96", "--image-size", "16", "--seed", "5"];
+            var linear = Cli.Run(["linear-eval", .. data, "--linear-epochs", "3"]);
+            Assert.True(linear.Code == 0, linear.Err);
+            Assert.Contains("linear evaluation: SimCLR top-1", linear.Out);
+            var knn = Cli.Run(["knn", .. data, "--knn-k", "20"]);
+            Assert.True(knn.Code == 0, knn.Err);
+            Assert.Contains("kNN (k=20", knn.Out);
         }
         finally { Directory.Delete(dir, true); }
     }

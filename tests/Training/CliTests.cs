@@ -79,6 +79,58 @@ public class CliTests
     }
 
     [Fact]
+    public void TruncatedOrMislabeledDatasetFilesAreNamed()
+    {
+        string root = Directory.CreateTempSubdirectory("simclr-cifar").FullName;
+        string outDir = root + "-out";
+        try
+        {
+            string bin = Path.Combine(root, "cifar-10-batches-bin");
+            Directory.CreateDirectory(bin);
+            File.WriteAllBytes(Path.Combine(bin, "test_batch.bin"), new byte[30_730_000]);
+            string first = Path.Combine(bin, "data_batch_1.bin");
+            File.WriteAllBytes(first, new byte[1000]);
+            var (code, _, err) = Cli.Run("pretrain", "--dataset", "cifar10", "--data", root, "--out", outDir);
+            Assert.Equal((int)ExitCode.BadInput, code);
+            Assert.Contains(first, err);
+            Assert.Contains("truncated", err);
+            Assert.Single(err.TrimEnd().Split('\n'));
+
+            var records = new byte[30_730_000];
+            records[3073 * 5] = 10; // record 5 claims class 10 of CIFAR-10's 0..9
+            File.WriteAllBytes(first, records);
+            (code, _, err) = Cli.Run("pretrain", "--dataset", "cifar10", "--data", root, "--out", outDir);
+            Assert.Equal((int)ExitCode.BadInput, code);
+            Assert.Contains(first, err);
+            Assert.Contains("label 10", err);
+            Assert.False(Directory.Exists(outDir));
+
+            string fm = Path.Combine(root, "fm");
+            Directory.CreateDirectory(fm);
+            File.WriteAllBytes(Path.Combine(fm, "train-images-idx3-ubyte.gz"), [0x1f, 0x8b, 8, 0, 0, 0]);
+            (code, _, err) = Cli.Run("pretrain", "--dataset", "fashion-mnist", "--data", fm, "--out", outDir);
+            Assert.Equal((int)ExitCode.BadInput, code);
+            Assert.Contains(fm, err);
+            Assert.Single(err.TrimEnd().Split('\n'));
+        }
+        finally { Directory.Delete(root, true); }
+    }
+
+    [Fact]
+    public void AugmentPreviewWritesAPng()
+    {
+        string png = Path.Combine(Path.GetTempPath(), $"simclr-preview-{Guid.NewGuid():N}.png");
+        try
+        {
+            var (code, output, err) = Cli.Run("augment-preview", "--output", png, "--count", "4", "--shapes-count", "40");
+            Assert.True(code == 0, err);
+            Assert.Contains("wrote", output);
+            Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(png)[..4]);
+        }
+        finally { File.Delete(png); }
+    }
+
+    [Fact]
     public void BatchLargerThanTheDatasetIsRejected()
     {
         string outDir = Path.Combine(Path.GetTempPath(), "simclr-batch-" + Guid.NewGuid());
