@@ -52,7 +52,7 @@ public class EndToEndTests
 /// <summary>The short version of the no-argument run: the same preset with fewer epochs.</summary>
 internal static class ShortDefault
 {
-    public const string Epochs = "6";
+    public const string Epochs = "8";
 }
 
 internal static class FashionMnistShort

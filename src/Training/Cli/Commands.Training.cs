@@ -202,7 +202,7 @@ public static partial class Commands
         o.WriteLine(Invariant($"SimCLR linear top-1 {simclr.Linear.Top1:P1} vs random-init {random.Linear.Top1:P1} ({100 * (simclr.Linear.Top1 - random.Linear.Top1):+0.0;-0.0} points)"));
     }
 
-    public static DatasetSplits LoadData(RunConfig c)
+    internal static DatasetSplits LoadData(RunConfig c)
     {
         DatasetSplits splits;
         try

@@ -10,7 +10,7 @@ public static partial class Commands
     public static int Info(CliContext ctx)
     {
         ctx.Output.WriteLine($"SimClr.Native {typeof(Commands).Assembly.GetName().Version}, .NET {Environment.Version}, {Environment.ProcessorCount} CPU threads");
-        ctx.Output.WriteLine($"cpu: {new Kernels.Cpu.CpuBackend<float>().Info.Description}");
+        using (var cpu = new Kernels.Cpu.CpuBackend<float>()) ctx.Output.WriteLine($"cpu: {cpu.Info.Description}");
         var cuda = Kernels.Cuda.CudaInfo.Probe();
         if (!cuda.Available) ctx.Output.WriteLine($"no CUDA device: {cuda.Reason}");
         foreach (var line in cuda.ToLines()) ctx.Output.WriteLine(line);
