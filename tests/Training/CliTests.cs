@@ -141,6 +141,19 @@ public class CliTests
     }
 
     [Fact]
+    public void ExplicitCudaWithoutADeviceSaysWhyAndStops()
+    {
+        if (SimClr.Kernels.Cuda.CudaInfo.Probe().Available) Assert.Skip("a CUDA device is present: the unavailable path cannot be exercised here");
+        string outDir = Path.Combine(Path.GetTempPath(), "simclr-cuda-" + Guid.NewGuid());
+        var (code, _, err) = Cli.Run("pretrain", "--device", "cuda", "--shapes-count", "40", "--batch-size", "8", "--out", outDir);
+        Assert.Equal((int)ExitCode.BadOption, code);
+        Assert.Contains("--device", err);
+        Assert.Contains("cannot be used", err);
+        Assert.Single(err.TrimEnd().Split('\n'));
+        Assert.False(Directory.Exists(outDir));
+    }
+
+    [Fact]
     public void InfoReportsTheCpuAndWhyThereIsNoCuda()
     {
         var (code, output, _) = Cli.Run("info");

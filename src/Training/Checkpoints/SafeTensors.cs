@@ -66,10 +66,10 @@ public sealed class SafeTensorsFile
         if (info.DType != want) throw UserError.File(Path, $"tensor '{name}' has dtype {info.DType}, expected {want}");
         if (!expectedShape.IsEmpty && !expectedShape.SequenceEqual(info.Shape))
             throw UserError.File(Path, $"tensor '{name}' has shape {info.ShapeText}, the model expects [{string.Join(", ", expectedShape.ToArray())}]");
+        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("safetensors data is little-endian; big-endian hosts are not supported");
         var bytes = _data.AsSpan((int)info.Begin, (int)(info.End - info.Begin));
         var result = new T[info.Elements];
         bytes.CopyTo(MemoryMarshal.AsBytes(result.AsSpan()));
-        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("big-endian hosts are not supported");
         return result;
     }
 

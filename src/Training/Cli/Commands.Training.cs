@@ -47,8 +47,8 @@ public static partial class Commands
         if (config.BatchSize > data.Train.Count)
             throw UserError.Option("--batch-size", $"{config.BatchSize} exceeds the {data.Train.Count} training images of {data.Train.Name}");
         var spec = config.AugmentSpec();
-        var run = RunDirectory.Open(config, resuming: resumeInfo is not null);
         using var backend = BackendFactory.Create(DeviceRequest.Parse(config.Device), ctx.Output);
+        var run = RunDirectory.Open(config, resuming: resumeInfo is not null);
         using var model = ModelState.Build(backend, config, spec.OutHeight, spec.OutWidth, config.BatchSize);
         using var momentum = model.Parameters.AllocateStateBuffer();
         var start = new TrainingPosition(0, 0, 0);
