@@ -17,7 +17,10 @@ public static class CliApp
     public static int Run(string[] args, CliContext context)
     {
         var o = new CliOptions();
-        var root = new RootCommand("SimClr.Native: SimCLR pretraining and evaluation (CPU or CUDA). With no command, runs `pretrain`.");
+        var root = new RootCommand("SimClr.Native: SimCLR pretraining and evaluation (CPU or CUDA). With no command, runs `pretrain`. "
+            + "With --dataset shapes (the default) a quick CPU preset replaces the paper defaults shown below: ResNet-18 at width 0.125, "
+            + "batch 64, 12 epochs, 1 warmup epoch, √B lr scaling with base 0.6, τ 0.2, crops of at least 50%, kNN every 4 epochs, "
+            + "30 linear-probe epochs; any option given still wins.");
         var pretrain = new Command("pretrain", "Pretrain an encoder with SimCLR, then evaluate it (linear probe + kNN) beside a random-init encoder");
         var linear = new Command("linear-eval", "Linear evaluation of a checkpoint's frozen encoder (and of a random-init encoder of the same architecture)");
         var knn = new Command("knn", "kNN evaluation (cosine, weighted vote) of a checkpoint's frozen encoder");

@@ -12,8 +12,10 @@ public static partial class Commands
         ctx.Output.WriteLine($"SimClr.Native {typeof(Commands).Assembly.GetName().Version}, .NET {Environment.Version}, {Environment.ProcessorCount} CPU threads");
         using (var cpu = new Kernels.Cpu.CpuBackend<float>()) ctx.Output.WriteLine($"cpu: {cpu.Info.Description}");
         var cuda = Kernels.Cuda.CudaInfo.Probe();
-        if (!cuda.Available) ctx.Output.WriteLine($"no CUDA device: {cuda.Reason}");
-        foreach (var line in cuda.ToLines()) ctx.Output.WriteLine(line);
+        // The first of CudaInfo's lines is its verdict; without a device it is replaced by the plain reason.
+        var lines = cuda.ToLines();
+        ctx.Output.WriteLine(cuda.Available ? lines[0] : $"no CUDA device: {cuda.Reason}");
+        foreach (var line in lines.Skip(1)) ctx.Output.WriteLine(line);
         ctx.Output.WriteLine(cuda.Available ? "--device auto will use cuda:0" : "--device auto will use the CPU");
         return (int)ExitCode.Ok;
     }
