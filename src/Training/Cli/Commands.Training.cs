@@ -196,9 +196,9 @@ public static partial class Commands
     {
         o.WriteLine();
         o.WriteLine($"Evaluation on {data.Test.Name} ({data.Test.Count} images, {data.Train.ClassCount} classes), frozen encoder features h:");
-        o.WriteLine("                          linear top-1   linear top-5   kNN top-1");
-        o.WriteLine(Invariant($"  SimCLR ({config.Epochs} epochs)    {simclr.Linear.Top1,10:P1}     {simclr.Linear.Top5,10:P1}   {simclr.Knn.Top1,9:P1}"));
-        o.WriteLine(Invariant($"  random-init encoder      {random.Linear.Top1,10:P1}     {random.Linear.Top5,10:P1}   {random.Knn.Top1,9:P1}"));
+        o.WriteLine($"  {"",-26}{"linear top-1",14}{"linear top-5",14}{"kNN top-1",12}");
+        o.WriteLine(Invariant($"  {$"SimCLR ({config.Epochs} epochs)",-26}{simclr.Linear.Top1,14:P1}{simclr.Linear.Top5,14:P1}{simclr.Knn.Top1,12:P1}"));
+        o.WriteLine(Invariant($"  {"random-init encoder",-26}{random.Linear.Top1,14:P1}{random.Linear.Top5,14:P1}{random.Knn.Top1,12:P1}"));
         o.WriteLine(Invariant($"SimCLR linear top-1 {simclr.Linear.Top1:P1} vs random-init {random.Linear.Top1:P1} ({100 * (simclr.Linear.Top1 - random.Linear.Top1):+0.0;-0.0} points)"));
     }
 
