@@ -102,7 +102,7 @@ public sealed class CheckpointStore(string directory, int keepLast)
     {
         string path = PathFor(info.Position.Step);
         Checkpoint.Write(path, info, addTensors);
-        if (isBest) File.Copy(path, BestPath, overwrite: true);
+        if (isBest) AtomicFile.Write(BestPath, File.ReadAllBytes(path));
         foreach (var old in System.IO.Directory.EnumerateFiles(Directory, "step-*.safetensors").Order(StringComparer.Ordinal).SkipLast(keepLast).ToList())
             File.Delete(old);
         return path;
