@@ -1,0 +1,114 @@
+// A training checkpoint: one safetensors file with every entry of the model's parameter store under its own
+// name (the encoder's are torchvision's state_dict names, the projection head's start with "head.", BN
+// counters are int64 scalars), the LARS momentum ("momentum." + the parameter's name) and metadata strings:
+// format, format_version, config (the resolved RunConfig as JSON), epoch, step, epoch_step (data position),
+// seed, loss, best_metric. Loading checks the format and that names and shapes match the model exactly.
+using System.Globalization;
+using SimClr.Training.Cli;
+using SimClr.Training.Config;
+
+namespace SimClr.Training.Checkpoints;
+
+/// <summary>A tensor a loader expects: name, dtype and shape.</summary>
+public sealed record ExpectedTensor(string Name, SafeDType DType, int[] Shape);
+
+/// <summary>Where a run stands: epochs completed, global step, and the step inside the current epoch.</summary>
+public sealed record TrainingPosition(int Epoch, long Step, int EpochStep)
+{
+    public override string ToString() => EpochStep == 0 ? $"epoch {Epoch}, step {Step}" : $"epoch {Epoch} + {EpochStep} steps (step {Step})";
+}
+
+public sealed record CheckpointInfo(RunConfig Config, TrainingPosition Position, double Loss, double BestMetric);
+
+public static class Checkpoint
+{
+    public const string Format = "simclr-native-checkpoint";
+    public const string EncoderFormat = "simclr-native-encoder";
+    public const string HeadPrefix = "head.";
+    public const string MomentumPrefix = "momentum.";
+
+    public static void Write(string path, CheckpointInfo info, Action<SafeTensorsWriter> addTensors)
+    {
+        var w = new SafeTensorsWriter();
+        w.AddMetadata("format", Format);
+        w.AddMetadata("format_version", RunConfig.FormatVersion.ToString(CultureInfo.InvariantCulture));
+        w.AddMetadata("config", info.Config.ToJson());
+        w.AddMetadata("epoch", info.Position.Epoch.ToString(CultureInfo.InvariantCulture));
+        w.AddMetadata("step", info.Position.Step.ToString(CultureInfo.InvariantCulture));
+        w.AddMetadata("epoch_step", info.Position.EpochStep.ToString(CultureInfo.InvariantCulture));
+        w.AddMetadata("seed", info.Config.Seed.ToString(CultureInfo.InvariantCulture));
+        w.AddMetadata("loss", info.Loss.ToString("R", CultureInfo.InvariantCulture));
+        w.AddMetadata("best_metric", info.BestMetric.ToString("R", CultureInfo.InvariantCulture));
+        addTensors(w);
+        w.WriteAtomic(path);
+    }
+
+    /// <summary>Reads and validates a training checkpoint's container and metadata (not yet its tensors).</summary>
+    public static (SafeTensorsFile File, CheckpointInfo Info) Read(string path)
+    {
+        var file = SafeTensorsFile.Load(path);
+        string format = file.RequireMetadata("format");
+        if (format != Format) throw UserError.File(path, $"is a '{format}' file, not a training checkpoint ('{Format}')");
+        int version = MetaInt(file, "format_version");
+        if (version != RunConfig.FormatVersion) throw UserError.File(path, $"checkpoint format version {version} is not supported (this program reads {RunConfig.FormatVersion})");
+        var config = RunConfig.FromJson(file.RequireMetadata("config"), path);
+        try { config.Validate(); }
+        catch (UserError e) { throw UserError.File(path, $"the stored config is invalid ({e.Message})"); }
+        var position = new TrainingPosition(MetaInt(file, "epoch"), MetaLong(file, "step"), MetaInt(file, "epoch_step"));
+        if (position.Epoch < 0 || position.Step < 0 || position.EpochStep < 0 || position.Epoch > config.Epochs)
+            throw UserError.File(path, $"metadata position {position} is impossible for a {config.Epochs}-epoch run");
+        return (file, new CheckpointInfo(config, position, MetaDouble(file, "loss"), MetaDouble(file, "best_metric")));
+    }
+
+    /// <summary>Demands that the file holds exactly <paramref name="expected"/> (same names, dtypes and shapes),
+    /// reporting the first difference.</summary>
+    public static void RequireExactly(SafeTensorsFile file, IReadOnlyList<ExpectedTensor> expected)
+    {
+        var want = expected.ToDictionary(e => e.Name, StringComparer.Ordinal);
+        foreach (var e in expected)
+        {
+            if (!file.Tensors.TryGetValue(e.Name, out var t))
+                throw UserError.File(file.Path, $"tensor '{e.Name}' is missing: the checkpoint does not match this model");
+            if (!t.Shape.SequenceEqual(e.Shape))
+                throw UserError.File(file.Path, $"tensor '{e.Name}' has shape {t.ShapeText}, the model expects [{string.Join(", ", e.Shape)}]");
+            if (t.DType != e.DType)
+                throw UserError.File(file.Path, $"tensor '{e.Name}' has dtype {t.DType}, the model expects {e.DType}");
+        }
+        foreach (var name in file.Tensors.Keys)
+            if (!want.ContainsKey(name))
+                throw UserError.File(file.Path, $"tensor '{name}' is not part of this model: the checkpoint does not match it");
+    }
+
+    private static int MetaInt(SafeTensorsFile f, string key) =>
+        int.TryParse(f.RequireMetadata(key), NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) ? v : throw UserError.File(f.Path, $"metadata '{key}' is not an integer");
+
+    private static long MetaLong(SafeTensorsFile f, string key) =>
+        long.TryParse(f.RequireMetadata(key), NumberStyles.Integer, CultureInfo.InvariantCulture, out long v) ? v : throw UserError.File(f.Path, $"metadata '{key}' is not an integer");
+
+    private static double MetaDouble(SafeTensorsFile f, string key) =>
+        double.TryParse(f.RequireMetadata(key), NumberStyles.Float, CultureInfo.InvariantCulture, out double v) ? v : throw UserError.File(f.Path, $"metadata '{key}' is not a number");
+}
+
+/// <summary>The checkpoints folder of a run: step-NNNNNNNN.safetensors files (the last K kept) and best.safetensors.</summary>
+public sealed class CheckpointStore(string directory, int keepLast)
+{
+    public string Directory { get; } = directory;
+
+    public string PathFor(long step) => Path.Combine(Directory, $"step-{step:D8}.safetensors");
+    public string BestPath => Path.Combine(Directory, "best.safetensors");
+
+    /// <summary>Saves at <paramref name="info"/>'s position, drops the oldest beyond K, and copies to best when <paramref name="isBest"/>.</summary>
+    public string Save(CheckpointInfo info, Action<SafeTensorsWriter> addTensors, bool isBest)
+    {
+        string path = PathFor(info.Position.Step);
+        Checkpoint.Write(path, info, addTensors);
+        if (isBest) AtomicFile.Write(BestPath, File.ReadAllBytes(path));
+        foreach (var old in System.IO.Directory.EnumerateFiles(Directory, "step-*.safetensors").Order(StringComparer.Ordinal).SkipLast(keepLast).ToList())
+            File.Delete(old);
+        return path;
+    }
+
+    /// <summary>The newest step checkpoint, if any.</summary>
+    public string? Latest() =>
+        System.IO.Directory.Exists(Directory) ? System.IO.Directory.EnumerateFiles(Directory, "step-*.safetensors").Order(StringComparer.Ordinal).LastOrDefault() : null;
+}

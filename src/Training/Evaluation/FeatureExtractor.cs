@@ -1,0 +1,50 @@
+// Encoder features h for evaluation: each image goes through the augmentation op with an identity spec
+// (full-image crop, no flip, no colour change, no blur), which only converts uint8 HWC to normalized float
+// NCHW with the run's mean and std, and then through the encoder in inference mode (BN running statistics).
+// Features are extracted once per evaluation and returned as host arrays for the kNN and the linear probe.
+using SimClr.Kernels;
+using SimClr.Layers;
+using SimClr.Training.Config;
+using SimClr.Training.Data;
+
+namespace SimClr.Training.Evaluation;
+
+public static class FeatureExtractor
+{
+    /// <summary>The run's augmentation reduced to normalization.</summary>
+    public static AugmentSpec IdentitySpec(AugmentSpec spec) => spec with
+    {
+        CropAreaMin = 1, CropAreaMax = 1, AspectMin = 1, AspectMax = 1,
+        FlipProbability = 0, JitterProbability = 0, GrayscaleProbability = 0, BlurProbability = 0,
+    };
+
+    public static (FeatureSet Train, FeatureSet Test) Extract(IBackend<float> backend, SimClrModel<float> model, RunConfig config, DatasetSplits data) =>
+        (Extract(backend, model, config, data.Train), Extract(backend, model, config, data.Test));
+
+    public static FeatureSet Extract(IBackend<float> backend, SimClrModel<float> model, RunConfig config, ImageDataset set)
+    {
+        var spec = IdentitySpec(config.AugmentSpec());
+        int chunk = model.InputShape[0], d = model.FeatureDim;
+        using var images = ResidentImages.Upload(backend, set);
+        using var indices = backend.Allocate<int>(chunk);
+        using var views = backend.Allocate<float>((long)chunk * 3 * spec.OutHeight * spec.OutWidth);
+        using var features = backend.Allocate<float>((long)chunk * d);
+        var viewBatch = views.AsTensor(new Shape(chunk, 3, spec.OutHeight, spec.OutWidth), Layout.NCHW);
+        var featureBatch = features.AsTensor(new Shape(chunk, d));
+        var host = new float[(long)set.Count * d];
+        var hostIndices = new int[chunk];
+        for (int start = 0; start < set.Count; start += chunk)
+        {
+            int rows = Math.Min(chunk, set.Count - start);
+            for (int i = 0; i < rows; i++) hostIndices[i] = start + i;
+            var idx = indices.AsTensor().Rows(0, rows);
+            backend.Upload(idx, hostIndices.AsSpan(0, rows));
+            var v = viewBatch.Rows(0, rows);
+            backend.AugmentViews(v, images.Images, idx, images.Shape, spec, new AugmentKey(config.Seed, 0, 0));
+            var f = featureBatch.Rows(0, rows);
+            model.EncodeFeatures(f, v);
+            backend.Download(host.AsSpan(start * d, rows * d), f);
+        }
+        return new FeatureSet(host, set.Labels, d);
+    }
+}

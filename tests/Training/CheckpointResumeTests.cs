@@ -1,0 +1,262 @@
+using System.Text.Json.Nodes;
+using SimClr.Layers;
+using SimClr.Training.Checkpoints;
+using SimClr.Training.Cli;
+using SimClr.Training.Pretraining;
+
+namespace SimClr.Tests.Training;
+
+/// <summary>A tiny pretraining run shared by the checkpoint tests: 96 shapes of 16 px, batch 16 (6 steps per
+/// epoch), ResNet-18 at width 1/8, no evaluation.</summary>
+internal static class TinyRun
+{
+    public static string[] Args(string outDir, int epochs = 2, params string[] extra) =>
+    [
+        "pretrain", "--shapes-count", "96", "--image-size", "16", "--batch-size", "16", "--width", "0.125", "--head-out", "16",
+        "--epochs", epochs.ToString(), "--warmup-epochs", "1", "--lr-scaling", "sqrt", "--base-lr", "0.15",
+        "--eval", "none", "--progress", "quiet", "--seed", "5", "--out", outDir, .. extra,
+    ];
+
+    public static string NewDir(string tag) => Path.Combine(Path.GetTempPath(), $"simclr-{tag}-{Guid.NewGuid():N}");
+
+    public static List<(long Step, double Loss)> StepLosses(string runDir) =>
+        File.ReadLines(Path.Combine(runDir, "metrics.jsonl"))
+            .Select(l => JsonNode.Parse(l)!.AsObject())
+            .Where(o => (string)o["kind"]! == "step")
+            .Select(o => ((long)o["step"]!, (double)o["loss"]!))
+            .ToList();
+
+    public static string Checkpoint(string runDir, long step) => Path.Combine(runDir, "checkpoints", $"step-{step:D8}.safetensors");
+}
+
+public class CheckpointResumeTests
+{
+    private static void AssertSameTensors(string expectedPath, string actualPath)
+    {
+        var a = SafeTensorsFile.Load(expectedPath);
+        var b = SafeTensorsFile.Load(actualPath);
+        Assert.Equal(a.Tensors.Keys.Order(), b.Tensors.Keys.Order());
+        foreach (var (name, t) in a.Tensors)
+        {
+            if (t.DType == SafeDType.I64) Assert.Equal(a.Read<long>(name), b.Read<long>(name));
+            else
+            {
+                var x = a.Read<float>(name);
+                var y = b.Read<float>(name);
+                for (int i = 0; i < x.Length; i++)
+                    if (BitConverter.SingleToInt32Bits(x[i]) != BitConverter.SingleToInt32Bits(y[i]))
+                        Assert.Fail($"{name}[{i}]: straight run {x[i]:R}, resumed run {y[i]:R}");
+            }
+        }
+    }
+
+    [Fact]
+    public void ResumeAfterOneEpochReproducesTheStraightRunExactly()
+    {
+        string straight = TinyRun.NewDir("straight"), split = TinyRun.NewDir("split");
+        try
+        {
+            Assert.Equal(0, Cli.Run(TinyRun.Args(straight)).Code);
+            var first = Cli.Run(TinyRun.Args(split, 2, "--stop-after", "1"));
+            Assert.Equal(0, first.Code);
+            Assert.True(File.Exists(TinyRun.Checkpoint(split, 6)));
+            Assert.False(File.Exists(TinyRun.Checkpoint(split, 12)));
+            var second = Cli.Run("pretrain", "--resume", TinyRun.Checkpoint(split, 6), "--progress", "quiet");
+            Assert.True(second.Code == 0, second.Err);
+
+            var expected = TinyRun.StepLosses(straight);
+            Assert.Equal(12, expected.Count);
+            Assert.Equal(expected, TinyRun.StepLosses(split));
+            // The loss moved: the run trains, and the comparison is not between constants.
+            Assert.NotEqual(expected[0].Loss, expected[^1].Loss);
+            AssertSameTensors(TinyRun.Checkpoint(straight, 12), TinyRun.Checkpoint(split, 12));
+        }
+        finally
+        {
+            Directory.Delete(straight, true);
+            Directory.Delete(split, true);
+        }
+    }
+
+    [Fact]
+    public void CtrlCMidEpochSavesACheckpointAndResumeContinuesExactly()
+    {
+        string straight = TinyRun.NewDir("straight"), cut = TinyRun.NewDir("cut");
+        try
+        {
+            Assert.Equal(0, Cli.Run(TinyRun.Args(straight)).Code);
+            using var cancel = new CancellationTokenSource();
+            var hooks = new TrainingHooks { AfterStep = (step, _) => { if (step == 8) cancel.Cancel(); } };
+            var (code, _, _) = Cli.Run(hooks, cancel.Token, TinyRun.Args(cut));
+            Assert.Equal((int)ExitCode.Interrupted, code);
+            string saved = TinyRun.Checkpoint(cut, 8);
+            var (_, info) = SimClr.Training.Checkpoints.Checkpoint.Read(saved);
+            Assert.Equal(new TrainingPosition(1, 8, 2), info.Position);
+
+            var resumed = Cli.Run("pretrain", "--resume", saved, "--progress", "quiet");
+            Assert.True(resumed.Code == 0, resumed.Err);
+            Assert.Equal(TinyRun.StepLosses(straight), TinyRun.StepLosses(cut));
+            AssertSameTensors(TinyRun.Checkpoint(straight, 12), TinyRun.Checkpoint(cut, 12));
+        }
+        finally
+        {
+            Directory.Delete(straight, true);
+            Directory.Delete(cut, true);
+        }
+    }
+
+    [Fact]
+    public void NonFiniteLossStopsTheRunKeepsTheLastGoodCheckpointAndNamesTheStep()
+    {
+        string dir = TinyRun.NewDir("nan");
+        try
+        {
+            // A fault after step 8 (epoch 2): one weight becomes NaN, so step 9's loss is NaN.
+            var hooks = new TrainingHooks
+            {
+                AfterStep = (step, store) =>
+                {
+                    if (step != 8) return;
+                    var w = store.GetHost("conv1.weight");
+                    w[0] = float.NaN;
+                    store.SetHost("conv1.weight", w);
+                },
+            };
+            var (code, _, err) = Cli.Run(hooks, TinyRun.Args(dir, 3));
+            Assert.Equal((int)ExitCode.Diverged, code);
+            Assert.Contains("step 9", err);
+            Assert.Contains(TinyRun.Checkpoint(dir, 6), err);
+            Assert.Single(err.TrimEnd().Split('\n'));
+            Assert.True(File.Exists(TinyRun.Checkpoint(dir, 6)));
+            Assert.Equal([TinyRun.Checkpoint(dir, 6)], Directory.GetFiles(Path.Combine(dir, "checkpoints"), "step-*"));
+            // The kept checkpoint is good: finite weights that load.
+            var f = SafeTensorsFile.Load(TinyRun.Checkpoint(dir, 6));
+            Assert.All(f.Read<float>("conv1.weight"), v => Assert.True(float.IsFinite(v)));
+            Assert.Equal("diverged", (string)JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "summary.json")))!["status"]!);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void CorruptOrMismatchedCheckpointsAreRefusedWithoutTouchingTheRun()
+    {
+        string dir = TinyRun.NewDir("corrupt");
+        try
+        {
+            Assert.Equal(0, Cli.Run(TinyRun.Args(dir, 2, "--stop-after", "1")).Code);
+            string good = TinyRun.Checkpoint(dir, 6);
+            var before = Directory.GetFiles(dir, "*", SearchOption.AllDirectories).ToDictionary(p => p, File.ReadAllBytes);
+
+            string truncated = Path.Combine(dir, "truncated.safetensors");
+            var bytes = File.ReadAllBytes(good);
+            File.WriteAllBytes(truncated, bytes[..(bytes.Length - 100)]);
+            var r = Cli.Run("pretrain", "--resume", truncated, "--progress", "quiet");
+            Assert.Equal((int)ExitCode.BadInput, r.Code);
+            Assert.Contains(truncated, r.Err);
+            Assert.Contains("truncated", r.Err);
+            Assert.Single(r.Err.TrimEnd().Split('\n'));
+
+            // Same tensors, but the stored config claims a wider encoder: names match, shapes do not.
+            string mismatched = Path.Combine(dir, "mismatched.safetensors");
+            var file = SafeTensorsFile.Load(good);
+            var w = new SafeTensorsWriter();
+            foreach (var (k, v) in file.Metadata)
+                w.AddMetadata(k, k == "config" ? v.Replace("\"width\": 0.125", "\"width\": 0.25") : v);
+            foreach (var t in file.Tensors.Values.OrderBy(t => t.Begin))
+            {
+                if (t.DType == SafeDType.I64) w.Add<long>(t.Name, file.Read<long>(t.Name), t.Shape);
+                else w.Add<float>(t.Name, file.Read<float>(t.Name), t.Shape);
+            }
+            w.WriteAtomic(mismatched);
+            foreach (var args in new[] { new[] { "knn", "--checkpoint", mismatched, "--shapes-count", "96", "--image-size", "16" }, ["pretrain", "--resume", mismatched, "--progress", "quiet"] })
+            {
+                var m = Cli.Run(args);
+                Assert.True(m.Code == (int)ExitCode.BadInput, m.Err);
+                Assert.Contains(mismatched, m.Err);
+                Assert.True(m.Err.Contains("conv1.weight"), m.Err);
+                Assert.Contains("shape", m.Err);
+            }
+
+            // An exported encoder is not a training checkpoint.
+            string exported = Path.Combine(dir, "encoder.safetensors");
+            Assert.Equal(0, Cli.Run("export", "--checkpoint", good, "--output", exported).Code);
+            var e = Cli.Run("pretrain", "--resume", exported);
+            Assert.Equal((int)ExitCode.BadInput, e.Code);
+            Assert.Contains("not a training checkpoint", e.Err);
+
+            foreach (var (path, content) in before)
+                Assert.Equal(content, File.ReadAllBytes(path));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void ExportWritesExactlyTorchvisionResNet18Names()
+    {
+        string dir = TinyRun.NewDir("export");
+        try
+        {
+            Assert.Equal(0, Cli.Run(TinyRun.Args(dir, 1)).Code);
+            string output = Path.Combine(dir, "resnet18.safetensors");
+            var r = Cli.Run("export", "--checkpoint", TinyRun.Checkpoint(dir, 6), "--output", output);
+            Assert.True(r.Code == 0, r.Err);
+            var f = SafeTensorsFile.Load(output);
+            var expected = TorchvisionResNet18(baseWidth: 8);
+            Assert.Equal(expected.Keys.Order(), f.Tensors.Keys.Order());
+            foreach (var (name, shape) in expected)
+            {
+                Assert.Equal(shape, f.Tensors[name].Shape);
+                Assert.Equal(name.EndsWith("num_batches_tracked") ? SafeDType.I64 : SafeDType.F32, f.Tensors[name].DType);
+            }
+            // The counters count training forwards: 6 steps.
+            Assert.Equal([6L], f.Read<long>("bn1.num_batches_tracked"));
+
+            // The checkpoint evaluates through both evaluation commands.
+            string[] data = ["--checkpoint", TinyRun.Checkpoint(dir, 6), "--shapes-count", "96", "--image-size", "16", "--seed", "5"];
+            var linear = Cli.Run(["linear-eval", .. data, "--linear-epochs", "3"]);
+            Assert.True(linear.Code == 0, linear.Err);
+            Assert.Contains("linear evaluation: SimCLR top-1", linear.Out);
+            var knn = Cli.Run(["knn", .. data, "--knn-k", "20"]);
+            Assert.True(knn.Code == 0, knn.Err);
+            Assert.Contains("kNN (k=20", knn.Out);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    /// <summary>torchvision.models.resnet18().state_dict() without fc, at base width <paramref name="baseWidth"/>
+    /// (64 in torchvision), with the CIFAR stem's 3×3 conv1.</summary>
+    private static Dictionary<string, int[]> TorchvisionResNet18(int baseWidth)
+    {
+        var d = new Dictionary<string, int[]>();
+        void Bn(string p, int c)
+        {
+            d[p + ".weight"] = [c];
+            d[p + ".bias"] = [c];
+            d[p + ".running_mean"] = [c];
+            d[p + ".running_var"] = [c];
+            d[p + ".num_batches_tracked"] = [];
+        }
+        d["conv1.weight"] = [baseWidth, 3, 3, 3];
+        Bn("bn1", baseWidth);
+        int inC = baseWidth;
+        for (int layer = 1; layer <= 4; layer++)
+        {
+            int c = baseWidth << (layer - 1);
+            for (int block = 0; block < 2; block++)
+            {
+                string p = $"layer{layer}.{block}";
+                d[p + ".conv1.weight"] = [c, inC, 3, 3];
+                Bn(p + ".bn1", c);
+                d[p + ".conv2.weight"] = [c, c, 3, 3];
+                Bn(p + ".bn2", c);
+                if (block == 0 && layer > 1)
+                {
+                    d[p + ".downsample.0.weight"] = [c, inC, 1, 1];
+                    Bn(p + ".downsample.1", c);
+                }
+                inC = c;
+            }
+        }
+        return d;
+    }
+}
