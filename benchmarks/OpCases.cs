@@ -170,9 +170,11 @@ public static class OpCases
         new($"lars.{model}", "lars", $"{segments.Count} tensors, {Total(segments) / 1e6:F2} M params", buf =>
         {
             long p = Total(segments);
-            var param = buf.Random(new Shape(checked((int)p)), 9, 0.1f);
-            var mom = buf.Zeros<float>(new Shape((int)p));
-            var grad = buf.Random(new Shape((int)p), 10, 0.01f);
+            // Segments may start on aligned offsets with gaps between them: the buffers span the last end.
+            int flat = checked((int)segments.Max(s => s.Offset + s.Length));
+            var param = buf.Random(new Shape(flat), 9, 0.1f);
+            var mom = buf.Zeros<float>(new Shape(flat));
+            var grad = buf.Random(new Shape(flat), 10, 0.01f);
             var segs = buf.From<ParamSegment>(segments.ToArray());
             var scratch = buf.Zeros<float>(new Shape(2 * segments.Count));
             var h = new LarsHyper(LearningRate: 0.3);

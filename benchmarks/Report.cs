@@ -136,7 +136,12 @@ public sealed class SuiteReport
     }
 
     private static string Opt(double? v) => v is { } x ? x.ToString("F1", CultureInfo.InvariantCulture) : "";
-    private static string Mib(long bytes) => bytes > 0 ? (bytes / 1048576.0).ToString("F1", CultureInfo.InvariantCulture) + " MiB" : "";
+    private static string Mib(long bytes) => bytes switch
+    {
+        <= 0 => "",
+        < 1 << 20 => (bytes / 1024.0).ToString("F1", CultureInfo.InvariantCulture) + " KiB",
+        _ => (bytes / 1048576.0).ToString("F1", CultureInfo.InvariantCulture) + " MiB",
+    };
     private static string Si(double v) => v switch
     {
         >= 1e9 => (v / 1e9).ToString("F2", CultureInfo.InvariantCulture) + " G",
