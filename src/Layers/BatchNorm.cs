@@ -1,0 +1,119 @@
+// BatchNorm2d (over N·H·W per channel of [N, C, H, W]) and BatchNorm1d (over N per feature of [N, C]),
+// PyTorch semantics: eps 1e-5, momentum 0.1, biased variance for normalization, unbiased for the running
+// estimate. Parameters "{name}.weight" (γ = 1) and "{name}.bias" (β = 0) are flagged NoWeightDecay|NoAdaptation
+// as SimCLR excludes them from weight decay and LARS; buffers "{name}.running_mean" (0), "{name}.running_var"
+// (1) and the host counter "{name}.num_batches_tracked". Training mode saves the batch mean and 1/σ for
+// Backward; inference mode uses the running statistics and has no Backward.
+// Accumulation rule: dγ +=, dβ +=, dx =.
+using System.Numerics;
+using SimClr.Kernels;
+
+namespace SimClr.Layers;
+
+public abstract class BatchNormBase<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    public const double DefaultEpsilon = 1e-5, DefaultMomentum = 0.1;
+
+    private readonly ParameterStore<T> _store;
+    private readonly int _counter;
+    private ArenaSlot<T>? _y, _dx, _mean, _invStd;
+    private Shape _planned;
+    private Tensor<T> _x;
+    private BatchNormShape _shape;
+    private NormMode _lastForward = NormMode.Inference;
+    private InputGradient _inputGradient;
+
+    protected BatchNormBase(ParameterStore<T> store, string name, int channels, double epsilon, double momentum)
+        : base(store.Backend, name)
+    {
+        if (channels <= 0) throw new ArgumentOutOfRangeException(nameof(channels), $"{name}: channels must be positive, got {channels}");
+        if (!(epsilon > 0)) throw new ArgumentOutOfRangeException(nameof(epsilon), $"{name}: epsilon must be positive, got {epsilon}");
+        if (!(momentum >= 0 && momentum <= 1)) throw new ArgumentOutOfRangeException(nameof(momentum), $"{name}: momentum must be in [0, 1], got {momentum}");
+        _store = store;
+        Channels = channels;
+        Epsilon = epsilon;
+        Momentum = momentum;
+        const SegmentFlags excluded = SegmentFlags.NoWeightDecay | SegmentFlags.NoAdaptation;
+        Gamma = store.AddParameter(Join(name, "weight"), new Shape(channels), ParamInit.Ones, excluded);
+        Beta = store.AddParameter(Join(name, "bias"), new Shape(channels), ParamInit.Zeros, excluded);
+        RunningMean = store.AddBuffer(Join(name, "running_mean"), new Shape(channels), 0.0);
+        RunningVar = store.AddBuffer(Join(name, "running_var"), new Shape(channels), 1.0);
+        _counter = store.AddCounter(Join(name, "num_batches_tracked"));
+    }
+
+    public int Channels { get; }
+    public double Epsilon { get; }
+    public double Momentum { get; }
+    public NormMode Mode { get; private set; } = NormMode.Training;
+    public ParameterSlot<T> Gamma { get; }
+    public ParameterSlot<T> Beta { get; }
+    public BufferSlot<T> RunningMean { get; }
+    public BufferSlot<T> RunningVar { get; }
+
+    public override void SetMode(NormMode mode) => Mode = mode;
+
+    /// <summary>Checks the input's rank and channel axis and returns the number of elements per channel per sample.</summary>
+    protected abstract int SpatialOf(Shape input);
+
+    public override Shape Plan(ActivationArena<T> arena, Shape input, InputGradient inputGradient)
+    {
+        SpatialOf(input);
+        _planned = input;
+        var layout = input.Rank == 4 ? Layout.NCHW : Layout.RowMajor;
+        _y = arena.Reserve(Name + ".y", input, layout);
+        _mean = arena.Reserve(Name + ".save_mean", new Shape(Channels));
+        _invStd = arena.Reserve(Name + ".save_invstd", new Shape(Channels));
+        // The op always writes dx, so the buffer exists even when the caller does not want it.
+        _dx = arena.Reserve(Name + ".dx", input, layout);
+        _inputGradient = inputGradient;
+        return input;
+    }
+
+    public override Tensor<T> Forward(Tensor<T> x)
+    {
+        CheckPlanned(_y, Name);
+        int n = Shapes.CheckBatch(Name, x.Shape, _planned);
+        _x = x;
+        _shape = new BatchNormShape(n, Channels, SpatialOf(x.Shape), Epsilon, Momentum);
+        var y = _y!.Batch(n);
+        if (Mode == NormMode.Training)
+        {
+            if ((long)n * _shape.Spatial < 2)
+                throw new ArgumentException($"{Name}: training-mode batch norm needs more than one value per channel, got input {x.Shape}");
+            Backend.BatchNormForwardTraining(y, _mean!.View, _invStd!.View, RunningMean.Value, RunningVar.Value, x, Gamma.Value, Beta.Value, _shape);
+            _store.IncrementCounter(_counter);
+        }
+        else
+        {
+            Backend.BatchNormForwardInference(y, x, Gamma.Value, Beta.Value, RunningMean.Value, RunningVar.Value, _shape);
+        }
+        _lastForward = Mode;
+        return y;
+    }
+
+    public override Tensor<T> Backward(Tensor<T> dy)
+    {
+        if (_lastForward != NormMode.Training)
+            throw new InvalidOperationException($"{Name}: Backward needs a training-mode Forward (inference mode uses fixed running statistics and has no backward here)");
+        CheckGradient(dy, _y!.Batch(_shape.Batch), Name);
+        var dx = _dx!.Batch(_shape.Batch);
+        Backend.BatchNormBackward(dx, Gamma.Gradient, Beta.Gradient, dy, _x, Gamma.Value, _mean!.View, _invStd!.View, _shape);
+        return _inputGradient == InputGradient.Compute ? dx : default;
+    }
+}
+
+/// <summary>BatchNorm over [N, C, H, W].</summary>
+public sealed class BatchNorm2d<T>(ParameterStore<T> store, string name, int channels, double epsilon = BatchNormBase<T>.DefaultEpsilon, double momentum = BatchNormBase<T>.DefaultMomentum)
+    : BatchNormBase<T>(store, name, channels, epsilon, momentum) where T : unmanaged, IFloatingPointIeee754<T>
+{
+    protected override int SpatialOf(Shape input) =>
+        input.Rank == 4 && input[1] == Channels ? input[2] * input[3] : throw new ArgumentException($"{Name}: expects [N, {Channels}, H, W], got {input}");
+}
+
+/// <summary>BatchNorm over [N, C] (the projection head).</summary>
+public sealed class BatchNorm1d<T>(ParameterStore<T> store, string name, int channels, double epsilon = BatchNormBase<T>.DefaultEpsilon, double momentum = BatchNormBase<T>.DefaultMomentum)
+    : BatchNormBase<T>(store, name, channels, epsilon, momentum) where T : unmanaged, IFloatingPointIeee754<T>
+{
+    protected override int SpatialOf(Shape input) =>
+        input.Rank == 2 && input[1] == Channels ? 1 : throw new ArgumentException($"{Name}: expects [N, {Channels}], got {input}");
+}

@@ -1,0 +1,75 @@
+// The in-memory dataset every reader produces: uint8 images [Count, H, W, C] (HWC per image) in one
+// array, int32 labels (−1 where a sample has none), class names and the set's shape. The trainer
+// uploads Images once (ResidentImages) and draws batches by index; nothing here touches a device.
+using SimClr.Kernels;
+
+namespace SimClr.Training.Data;
+
+/// <summary>A dataset that cannot be read: the message names the file and what is wrong, in one line.</summary>
+public sealed class DatasetException(string message, Exception? inner = null) : Exception(message, inner);
+
+public sealed class ImageDataset
+{
+    public const int Unlabeled = -1;
+
+    public ImageDataset(string name, ImageSetShape shape, byte[] images, int[]? labels, IReadOnlyList<string> classNames)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        if (shape.Channels is not (1 or 3)) throw new ArgumentException($"{name}: {shape.Channels} channels; expected 1 or 3", nameof(shape));
+        if (images.LongLength != shape.Elements)
+            throw new ArgumentException($"{name}: {images.LongLength} image bytes for shape {shape.Count}x{shape.Height}x{shape.Width}x{shape.Channels} ({shape.Elements})", nameof(images));
+        labels ??= Enumerable.Repeat(Unlabeled, shape.Count).ToArray();
+        if (labels.Length != shape.Count) throw new ArgumentException($"{name}: {labels.Length} labels for {shape.Count} images", nameof(labels));
+        foreach (int l in labels)
+            if (l != Unlabeled && (uint)l >= (uint)classNames.Count)
+                throw new ArgumentException($"{name}: label {l} outside the {classNames.Count} classes", nameof(labels));
+        Name = name;
+        Shape = shape;
+        Images = images;
+        Labels = labels;
+        ClassNames = classNames;
+    }
+
+    public string Name { get; }
+    public ImageSetShape Shape { get; }
+    /// <summary>[Count, Height, Width, Channels], HWC per image.</summary>
+    public byte[] Images { get; }
+    /// <summary>One per image; <see cref="Unlabeled"/> where the sample has no label.</summary>
+    public int[] Labels { get; }
+    public IReadOnlyList<string> ClassNames { get; }
+
+    public int Count => Shape.Count;
+    public int ClassCount => ClassNames.Count;
+    public int ImageBytes => Shape.Height * Shape.Width * Shape.Channels;
+    public bool IsLabeled => Array.IndexOf(Labels, Unlabeled) < 0 && ClassCount > 0;
+
+    public ReadOnlySpan<byte> Image(int index) => Images.AsSpan(checked(index * ImageBytes), ImageBytes);
+
+    /// <summary>A copy holding the samples at <paramref name="indices"/>, in that order.</summary>
+    public ImageDataset Subset(ReadOnlySpan<int> indices, string? name = null)
+    {
+        var images = new byte[(long)indices.Length * ImageBytes];
+        var labels = new int[indices.Length];
+        for (int i = 0; i < indices.Length; i++)
+        {
+            Image(indices[i]).CopyTo(images.AsSpan(i * ImageBytes, ImageBytes));
+            labels[i] = Labels[indices[i]];
+        }
+        return new ImageDataset(name ?? Name, Shape with { Count = indices.Length }, images, labels, ClassNames);
+    }
+
+    /// <summary>The first <paramref name="count"/> samples (or all when there are fewer).</summary>
+    public ImageDataset Take(int count)
+    {
+        if (count >= Count) return this;
+        var idx = new int[count];
+        for (int i = 0; i < count; i++) idx[i] = i;
+        return Subset(idx);
+    }
+
+    public override string ToString() => $"{Name}: {Count} images {Shape.Height}x{Shape.Width}x{Shape.Channels}, {ClassCount} classes";
+}
+
+/// <summary>A dataset's splits: Train is what pretraining and the linear probe fit, Test what they are
+/// scored on; Unlabeled (STL-10) adds pretraining images without labels.</summary>
+public sealed record DatasetSplits(ImageDataset Train, ImageDataset Test, ImageDataset? Unlabeled = null);
