@@ -4,6 +4,7 @@
 // size of each so CI can check the suite end to end in seconds.
 using SimClr.Kernels;
 using SimClr.Kernels.Cpu;
+using SimClr.Layers;
 
 namespace SimClr.Benchmarks;
 
@@ -37,6 +38,7 @@ public static class CpuSuite
         yield return OpCases.Augment("cifar", 16, 32, AugmentSpec.Cifar(32));
         yield return OpCases.NtXent(64, 32);
         yield return OpCases.Cosine(64, 64, 32);
+        yield return OpCases.Lars("resnet18-w0.125", Models.Segments(ResNetArch.ResNet18, StemKind.Cifar, 0.125));
         yield return OpCases.ElementwiseOp(OpCases.Elementwise.Axpy, 1 << 16);
         yield return OpCases.ElementwiseOp(OpCases.Elementwise.ReluForward, 1 << 16);
     }
@@ -72,6 +74,8 @@ public static class CpuSuite
         yield return OpCases.NtXent(1024, 128);
         yield return OpCases.NtXent(2048, 128);
         yield return OpCases.Cosine(1024, 1024, 128);
+        yield return OpCases.Lars("resnet18", Models.Segments(ResNetArch.ResNet18, StemKind.Cifar));
+        yield return OpCases.Lars("resnet50", Models.Segments(ResNetArch.ResNet50, StemKind.ImageNet));
         foreach (var op in new[] { OpCases.Elementwise.Copy, OpCases.Elementwise.Axpy, OpCases.Elementwise.ReluForward, OpCases.Elementwise.ReluBackward })
             yield return OpCases.ElementwiseOp(op, 1 << 24);
     }
