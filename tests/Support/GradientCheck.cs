@@ -65,7 +65,8 @@ public static class GradientCheck
 
     /// <summary>Central differences (L(x+h) − L(x−h)) / 2h of <paramref name="loss"/> with respect to every element of
     /// <paramref name="input"/>, which is perturbed in place and restored. <paramref name="loss"/> must recompute
-    /// everything it depends on from the tensors' current contents.</summary>
+    /// everything it depends on from the tensors' current contents. It runs once more at the end on the restored
+    /// input, so whatever it writes (outputs, saved statistics) matches the unperturbed input afterwards.</summary>
     public static double[] Numeric(Func<double> loss, Tensor<double> input, double h = 1e-5)
     {
         var x = input.Span;
@@ -80,6 +81,7 @@ public static class GradientCheck
             input.Span[i] = saved;
             grad[i] = (plus - minus) / (2 * h);
         }
+        loss();
         return grad;
     }
 
