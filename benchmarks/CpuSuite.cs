@@ -18,7 +18,7 @@ public static class CpuSuite
         var report = new SuiteReport
         {
             Suite = "cpu", Sizes = options.Sizes.ToString().ToLowerInvariant(),
-            Device = backend.Info.Description, Clock = clock.Name,
+            Device = backend.Info.Description, Clock = clock.Name, AutosavePath = options.JsonPath,
         };
         Console.Error.WriteLine("measuring the CPU roofline ...");
         report.Roofline = CpuRoofline.Measure(options.Sizes);

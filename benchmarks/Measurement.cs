@@ -39,10 +39,13 @@ public sealed record Timing(double MedianSeconds, double MinSeconds, double P90S
     }
 }
 
-public sealed record MeasureSettings(int WarmupRuns, int Samples, double MinSampleSeconds)
+/// <param name="WarmupSeconds">Warm-up stops early once it has taken this long (after at least one run),
+/// so multi-second steps are not warmed up three times over.</param>
+public sealed record MeasureSettings(int WarmupRuns, int Samples, double MinSampleSeconds, double WarmupSeconds)
 {
-    public static MeasureSettings For(BenchOptions o) =>
-        new(o.WarmupRuns, o.Samples, o.Sizes == SizeSet.Smoke ? 2e-4 : 2e-3);
+    public static MeasureSettings For(BenchOptions o) => o.Sizes == SizeSet.Smoke
+        ? new(o.WarmupRuns, o.Samples, 2e-4, 0.2)
+        : new(o.WarmupRuns, o.Samples, 2e-3, 2.0);
 }
 
 public static class Measure
@@ -50,8 +53,13 @@ public static class Measure
     /// <summary>Warm-up, calibrate repetitions so one sample lasts at least MinSampleSeconds, then time.</summary>
     public static Timing Run(IBenchClock clock, Action body, MeasureSettings settings)
     {
-        double single = double.MaxValue;
-        for (int w = 0; w < settings.WarmupRuns; w++) single = Math.Min(single, clock.Seconds(body, 1));
+        double single = double.MaxValue, warming = 0;
+        for (int w = 0; w < settings.WarmupRuns && (w == 0 || warming < settings.WarmupSeconds); w++)
+        {
+            double t = clock.Seconds(body, 1);
+            single = Math.Min(single, t);
+            warming += t;
+        }
         int repetitions = single >= settings.MinSampleSeconds
             ? 1
             : (int)Math.Min(1_000_000, Math.Ceiling(settings.MinSampleSeconds / Math.Max(single, 1e-9)));

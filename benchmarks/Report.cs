@@ -100,6 +100,15 @@ public sealed class SuiteReport
     public string LoadAfter { get; set; } = "";
     public Roofline? Roofline { get; set; }
     public List<BenchResult> Results { get; } = [];
+
+    /// <summary>Where the JSON is rewritten after every row, so a run cut short keeps what it measured.</summary>
+    [JsonIgnore] public string? AutosavePath { get; init; }
+
+    public void Add(BenchResult row)
+    {
+        Results.Add(row);
+        if (AutosavePath is not null) WriteJson(AutosavePath);
+    }
     public List<string> Notes { get; } = [];
 
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };

@@ -20,7 +20,7 @@ public static class StepBenchmarks
     {
         var workload = options.Sizes == SizeSet.Smoke
             ? new StepWorkload("resnet18-cifar-w0.125", ResNetArch.ResNet18, StemKind.Cifar, 0.125, 2, 16, AugmentSpec.Cifar(16))
-            : new StepWorkload("resnet18-cifar-w0.25", ResNetArch.ResNet18, StemKind.Cifar, 0.25, 16, 32, AugmentSpec.Cifar(32));
+            : new StepWorkload("resnet18-cifar-w0.25", ResNetArch.ResNet18, StemKind.Cifar, 0.25, 8, 32, AugmentSpec.Cifar(32));
         Run(report, backend, clock, options, [workload], "host buffers (params, grads, momentum, arena, views, images)", null);
     }
 
@@ -80,7 +80,7 @@ public static class StepBenchmarks
                     ? buffers.Bytes + sizeof(float) * (2 * model.Parameters.FlatLength + model.Parameters.BufferCount + model.ActivationElements)
                     : deviceMemoryInUse() - before;
                 var full = Measure.Run(clock, Full, settings);
-                report.Results.Add(BenchResult.From(wl.Key, "step", wl.Shape, full, work, roof, memory, memoryKind,
+                report.Add(BenchResult.From(wl.Key, "step", wl.Shape, full, work, roof, memory, memoryKind,
                     "flops: convolutions and linears of forward + both gradients"));
                 Console.Error.Write($"{full.MedianSeconds * 1e3:G4} ms; train only ... ");
             }
@@ -95,7 +95,7 @@ public static class StepBenchmarks
                     : deviceMemoryInUse() - before;
             }
             var train = Measure.Run(clock, Train, settings);
-            report.Results.Add(BenchResult.From(wl.Key + ".train", "step", wl.Shape + ", no augment", train, work, roof, memory, memoryKind,
+            report.Add(BenchResult.From(wl.Key + ".train", "step", wl.Shape + ", no augment", train, work, roof, memory, memoryKind,
                 "forward + backward + LARS; compare with PyTorch's step"));
             Console.Error.WriteLine($"{train.MedianSeconds * 1e3:G4} ms");
         }

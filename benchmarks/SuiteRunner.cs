@@ -22,7 +22,7 @@ public static class SuiteRunner
                 var body = c.Setup(buffers);
                 var timing = Measure.Run(clock, body.Run, settings);
                 var row = BenchResult.From(c.Key, c.Group, c.Shape, timing, body.Work, roof, buffers.Bytes, memoryKind, body.Note);
-                report.Results.Add(row);
+                report.Add(row);
                 Console.Error.WriteLine($"{row.MedianMs:G4} ms");
             }
             catch (NotSupportedException e)
