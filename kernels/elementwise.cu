@@ -9,21 +9,21 @@
 #define EW_ALIGNED2(a, b) (is_aligned16(a) && is_aligned16(b))
 #define EW_ALIGNED3(a, b, c) (is_aligned16(a) && is_aligned16(b) && is_aligned16(c))
 
-extern "C" __global__ void __launch_bounds__(256) fill(float* __restrict__ x, i64 n, float value)
+extern "C" __global__ void __launch_bounds__(256) fill_f32(float* __restrict__ x, i64 n, float value)
 {
     strided_for_each4(n, is_aligned16(x), global_thread_index(), grid_stride(),
         [&](i64 q) { reinterpret_cast<float4*>(x)[q] = make_float4(value, value, value, value); },
         [&](i64 i) { x[i] = value; });
 }
 
-extern "C" __global__ void __launch_bounds__(256) copy(float* __restrict__ dst, const float* __restrict__ src, i64 n)
+extern "C" __global__ void __launch_bounds__(256) copy_f32(float* __restrict__ dst, const float* __restrict__ src, i64 n)
 {
     strided_for_each4(n, EW_ALIGNED2(dst, src), global_thread_index(), grid_stride(),
         [&](i64 q) { reinterpret_cast<float4*>(dst)[q] = reinterpret_cast<const float4*>(src)[q]; },
         [&](i64 i) { dst[i] = src[i]; });
 }
 
-extern "C" __global__ void __launch_bounds__(256) scale(float* __restrict__ x, i64 n, float alpha)
+extern "C" __global__ void __launch_bounds__(256) scale_f32(float* __restrict__ x, i64 n, float alpha)
 {
     strided_for_each4(n, is_aligned16(x), global_thread_index(), grid_stride(),
         [&](i64 q) {
@@ -38,7 +38,7 @@ extern "C" __global__ void __launch_bounds__(256) scale(float* __restrict__ x, i
 }
 
 // y ← y + alpha·x
-extern "C" __global__ void __launch_bounds__(256) axpy(float* __restrict__ y, const float* __restrict__ x, i64 n, float alpha)
+extern "C" __global__ void __launch_bounds__(256) axpy_f32(float* __restrict__ y, const float* __restrict__ x, i64 n, float alpha)
 {
     strided_for_each4(n, EW_ALIGNED2(y, x), global_thread_index(), grid_stride(),
         [&](i64 q) {
@@ -54,7 +54,7 @@ extern "C" __global__ void __launch_bounds__(256) axpy(float* __restrict__ y, co
 }
 
 // y ← a + b; y may alias a or b (each element is read before it is written, by the same thread).
-extern "C" __global__ void __launch_bounds__(256) add(float* y, const float* a, const float* b, i64 n)
+extern "C" __global__ void __launch_bounds__(256) add_f32(float* y, const float* a, const float* b, i64 n)
 {
     strided_for_each4(n, EW_ALIGNED3(y, a, b), global_thread_index(), grid_stride(),
         [&](i64 q) {

@@ -18,6 +18,9 @@ public class ConvTests
         { 3, 5, 5, 7, 6, 1, 1, 0 },
         { 1, 3, 6, 5, 2, 2, 2, 1 },
         { 2, 2, 7, 5, 3, 3, 2, 0 },
+        { 2, 3, 2, 1, 4, 3, 1, 1 },
+        { 1, 2, 3, 2, 3, 7, 2, 3 },
+        { 1, 2, 1, 4, 3, 3, 3, 1 },
     };
 
     private static Conv2dShape Shape(int b, int cin, int h, int w, int cout, int k, int stride, int pad) =>

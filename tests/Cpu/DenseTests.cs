@@ -39,6 +39,7 @@ public class DenseTests
             data.Add(37, 29, 53, ta, tb, 0.75, 0.5);
             data.Add(97, 131, 259, ta, tb, -1.25, 1.0);
             data.Add(5, 300, 17, ta, tb, 2.0, -0.5);
+            data.Add(300, 70, 40, ta, tb, 1.0, 1.0);
         }
         return data;
     }
@@ -65,6 +66,19 @@ public class DenseTests
         // The reference is computed from the float-rounded inputs, so only the float arithmetic differs.
         double[] Round(double[] v) => v.Select(x => (double)(float)x).ToArray();
         AssertClose(ConvTests.Widen(cf), NaiveGemm(Round(a), Round(b), Round(c0), s), "float gemm", 1e-5);
+    }
+
+    [Theory]
+    [InlineData(Transpose.None, Transpose.None)]
+    [InlineData(Transpose.Transposed, Transpose.Transposed)]
+    public void GemmLargerThanOnePackedStepMatchesTripleLoop(Transpose ta, Transpose tb)
+    {
+        // op(B) of 2060×2050 is more than the backend packs at once, so K is walked in two steps.
+        var s = new GemmShape(5, 2050, 2060, ta, tb, 0.5, 0.0);
+        var a = Random(5 * 2060, 21); var b = Random(2060 * 2050, 22);
+        var c = Filled(5 * 2050, double.NaN);
+        Backend.Gemm(c, Tensor(a), Tensor(b), s);
+        AssertClose(Read(c), NaiveGemm(a, b, new double[5 * 2050], s), "gemm in steps", 1e-13);
     }
 
     [Fact]

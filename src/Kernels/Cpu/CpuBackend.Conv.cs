@@ -120,6 +120,16 @@ public sealed partial class CpuBackend<T>
         public int OutSample => Cout * Oh * Ow;
         public int ColElements => Ckk * Ohw;
         public bool IsPointwise => Kh == 1 && Kw == 1 && Sh == 1 && Sw == 1 && Ph == 0 && Pw == 0;
+
+        /// <summary>The output columns [lo, hi) whose input column ow·Sw − Pw + kw lies inside the image.</summary>
+        public (int Lo, int Hi) ValidColumns(int kw)
+        {
+            int first = Pw - kw, last = W - 1 + Pw - kw;
+            if (last < 0) return (0, 0);
+            int lo = first <= 0 ? 0 : (first + Sw - 1) / Sw;
+            int hi = Math.Min(Ow, last / Sw + 1);
+            return (Math.Min(lo, hi), hi);
+        }
     }
 
     /// <summary>Runs body(n, col) for every sample n, in parallel, each worker with its own col scratch.</summary>
@@ -150,21 +160,21 @@ public sealed partial class CpuBackend<T>
         {
             T* dst = col + (long)((ci * g.Kh + kh) * g.Kw + kw) * ohw;
             T* plane = x + (long)ci * g.H * g.W;
+            var (owLo, owHi) = g.ValidColumns(kw);
             for (int oh = 0; oh < g.Oh; oh++)
             {
                 int ih = oh * g.Sh - g.Ph + kh;
-                T* row = dst + oh * g.Ow;
-                if ((uint)ih >= (uint)g.H)
+                var row = new Span<T>(dst + oh * g.Ow, g.Ow);
+                if ((uint)ih >= (uint)g.H || owLo >= owHi)
                 {
-                    new Span<T>(row, g.Ow).Clear();
+                    row.Clear();
                     continue;
                 }
-                T* srcRow = plane + ih * g.W;
-                for (int ow = 0; ow < g.Ow; ow++)
-                {
-                    int iw = ow * g.Sw - g.Pw + kw;
-                    row[ow] = (uint)iw < (uint)g.W ? srcRow[iw] : T.Zero;
-                }
+                row[..owLo].Clear();
+                row[owHi..].Clear();
+                T* src = plane + ih * g.W + owLo * g.Sw - g.Pw + kw;
+                if (g.Sw == 1) new ReadOnlySpan<T>(src, owHi - owLo).CopyTo(row[owLo..owHi]);
+                else for (int ow = owLo; ow < owHi; ow++, src += g.Sw) row[ow] = *src;
             }
         }
         return col;
@@ -180,17 +190,16 @@ public sealed partial class CpuBackend<T>
         {
             T* src = col + (long)((ci * g.Kh + kh) * g.Kw + kw) * ohw;
             T* plane = x + (long)ci * g.H * g.W;
+            var (owLo, owHi) = g.ValidColumns(kw);
+            if (owLo >= owHi) continue;
             for (int oh = 0; oh < g.Oh; oh++)
             {
                 int ih = oh * g.Sh - g.Ph + kh;
                 if ((uint)ih >= (uint)g.H) continue;
-                T* row = src + oh * g.Ow;
-                T* dstRow = plane + ih * g.W;
-                for (int ow = 0; ow < g.Ow; ow++)
-                {
-                    int iw = ow * g.Sw - g.Pw + kw;
-                    if ((uint)iw < (uint)g.W) dstRow[iw] += row[ow];
-                }
+                T* dst = plane + ih * g.W + owLo * g.Sw - g.Pw + kw;
+                var row = new ReadOnlySpan<T>(src + oh * g.Ow + owLo, owHi - owLo);
+                if (g.Sw == 1) System.Numerics.Tensors.TensorPrimitives.Add(row, new ReadOnlySpan<T>(dst, row.Length), new Span<T>(dst, row.Length));
+                else for (int i = 0; i < row.Length; i++, dst += g.Sw) *dst += row[i];
             }
         }
     }

@@ -14,6 +14,8 @@ public sealed partial class CudaBackend
     private CublasHandle _cublas = null!;
     private CudnnHandle _cudnn = null!;
     private CudaStorage<float> _ones = null!;
+    private CudaStorage<byte> _cublasWorkspace = null!;
+    private const int CublasWorkspaceBytes = 32 << 20;
 
     /// <summary>cuBLAS version as major.minor.patch.</summary>
     public string CublasVersion { get; private set; } = "";
@@ -26,10 +28,18 @@ public sealed partial class CudaBackend
         _cublas = CublasHandle.Create(Context);
         Cublas.Check(Cublas.cublasSetStream_v2(_cublas.DangerousGetHandle(), Stream));
         Cublas.Check(Cublas.cublasSetMathMode(_cublas.DangerousGetHandle(), MathMode == CudaMathMode.Tf32 ? CublasMath.Tf32TensorOp : CublasMath.Default));
-        int version;
-        Cublas.Check(Cublas.cublasGetVersion_v2(_cublas.DangerousGetHandle(), &version));
-        // cuBLAS 11/12 encode major·1000 + minor·100 + patch; cuBLAS 13 major·10000 + minor·100 + patch.
-        CublasVersion = version >= 100000 ? $"{version / 10000}.{version % 10000 / 100}.{version % 100}" : $"{version / 1000}.{version % 1000 / 100}.{version % 100}";
+        // cuBLAS would otherwise take workspace from its own pool, which a graph capture cannot do;
+        // 32 MiB is NVIDIA's recommendation for Hopper (less suffices elsewhere). It must follow SetStream.
+        _cublasWorkspace = (CudaStorage<byte>)Allocate<byte>(CublasWorkspaceBytes);
+        try
+        {
+            Cublas.Check(Cublas.cublasSetWorkspace_v2(_cublas.DangerousGetHandle(), (void*)_cublasWorkspace.DevicePointer, CublasWorkspaceBytes));
+        }
+        catch (EntryPointNotFoundException)
+        {
+            // An older cuBLAS without cublasSetWorkspace keeps its default pool.
+        }
+        CublasVersion = CudaInfo.CublasLibraryVersion();
 
         _cudnn = CudnnHandle.Create(Context);
         Cudnn.Check(Cudnn.cudnnSetStream(_cudnn.DangerousGetHandle(), Stream));

@@ -382,10 +382,11 @@ public sealed partial class CudaBackend : IBackend<float>
         {
             Try(EnsureCurrentForRelease);
             if (_stream is { IsInvalid: false }) Try(() => Driver.StreamSynchronize(Stream));
+            // Library handles first: they may refer to memory (cuBLAS workspace) among the children.
+            DisposeLibraries(Try);
             IDisposable[] children;
             lock (_gate) children = [.. _children];
             foreach (var child in children) Try(child.Dispose);
-            DisposeLibraries(Try);
             foreach (var module in _modules.Values) Try(module.Dispose);
             _modules.Clear();
             _functions.Clear();

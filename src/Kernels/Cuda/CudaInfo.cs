@@ -73,7 +73,7 @@ public sealed record CudaInfo(
     }
 
     // cublasGetProperty needs no handle (so no GPU): MAJOR_VERSION = 0, MINOR_VERSION = 1, PATCH_LEVEL = 2.
-    private static unsafe string CublasLibraryVersion()
+    internal static unsafe string CublasLibraryVersion()
     {
         NativeLibraries.Require(CudaLibrary.Cublas);
         int major, minor, patch;

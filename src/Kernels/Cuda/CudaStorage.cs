@@ -67,6 +67,7 @@ public sealed class CudaEvent : IDisposable
 {
     private readonly CudaBackend _owner;
     private readonly EventHandle _handle;
+    private int _disposed;
 
     internal CudaEvent(CudaBackend owner, EventHandle handle)
     {
@@ -109,6 +110,7 @@ public sealed class CudaEvent : IDisposable
 
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         _owner.EnsureCurrentForRelease();
         _handle.Dispose();
         _owner.Forget(this);
@@ -121,6 +123,7 @@ public sealed class CudaGraph : IDisposable
     private readonly CudaBackend _owner;
     private readonly GraphHandle _graph;
     private readonly GraphExecHandle _exec;
+    private int _disposed;
 
     internal CudaGraph(CudaBackend owner, GraphHandle graph, GraphExecHandle exec)
     {
@@ -134,6 +137,7 @@ public sealed class CudaGraph : IDisposable
 
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         _owner.EnsureCurrentForRelease();
         _exec.Dispose();
         _graph.Dispose();

@@ -70,6 +70,7 @@ public static unsafe partial class Cublas
     [LibraryImport(NativeLibraries.CublasName)] internal static partial CublasStatus cublasCreate_v2(nint* handle);
     [LibraryImport(NativeLibraries.CublasName)] internal static partial CublasStatus cublasDestroy_v2(nint handle);
     [LibraryImport(NativeLibraries.CublasName)] internal static partial CublasStatus cublasSetStream_v2(nint handle, nint stream);
+    [LibraryImport(NativeLibraries.CublasName)] internal static partial CublasStatus cublasSetWorkspace_v2(nint handle, void* workspace, nuint bytes);
     [LibraryImport(NativeLibraries.CublasName)] internal static partial CublasStatus cublasGetVersion_v2(nint handle, int* version);
     [LibraryImport(NativeLibraries.CublasName)] internal static partial CublasStatus cublasGetProperty(int libraryPropertyType, int* value);
     [LibraryImport(NativeLibraries.CublasName)] internal static partial CublasStatus cublasSetMathMode(nint handle, CublasMath mode);

@@ -111,7 +111,7 @@ public static unsafe partial class Driver
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void Throw(CuResult status, string call) => throw new CudaException(status, StatusName(status), Message(status), call);
 
-    /// <summary>"CUDA_ERROR_…" from the driver when it is loaded, else the enum name.</summary>
+    /// <summary>"CUDA_ERROR_…" from the driver when it is loaded, else derived from the enum name.</summary>
     public static string StatusName(CuResult status)
     {
         if (NativeLibraries.IsLoaded(CudaLibrary.Driver))
@@ -119,7 +119,8 @@ public static unsafe partial class Driver
             nint text;
             if (cuGetErrorName(status, &text) == CuResult.Success && text != 0) return Marshal.PtrToStringUTF8(text) ?? status.ToString();
         }
-        return Enum.IsDefined(status) ? status.ToString() : $"CUresult {(int)status}";
+        if (status == CuResult.Success) return "CUDA_SUCCESS";
+        return Enum.IsDefined(status) ? $"CUDA_ERROR_{Nvrtc.ToUpperSnake(status.ToString())}" : $"CUresult {(int)status}";
     }
 
     private static string Message(CuResult status)
@@ -188,11 +189,15 @@ public static unsafe partial class Driver
     public const uint EventDisableTiming = 2;
     public const uint HostAllocPortable = 1;
 
-    /// <summary>Loads libcuda and initializes the driver; throws CudaNotAvailableException when absent.</summary>
+    /// <summary>Loads libcuda and initializes the driver; throws CudaNotAvailableException when the driver or a device is absent.</summary>
     public static void Initialize()
     {
         NativeLibraries.Require(CudaLibrary.Driver);
-        Check(cuInit(0));
+        var status = cuInit(0);
+        // A driver without a usable GPU is "CUDA not available", not a failed call.
+        if (status is CuResult.NoDevice or CuResult.StubLibrary or CuResult.DeviceUnavailable or CuResult.InvalidDevice)
+            throw new CudaNotAvailableException($"no CUDA device: cuInit returned {StatusName(status)} ({Message(status)})");
+        Check(status, "cuInit(0)");
     }
 
     /// <summary>Driver version as (major, minor), e.g. (12, 4).</summary>
