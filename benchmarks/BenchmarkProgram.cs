@@ -1,6 +1,6 @@
 // Dispatch from the command line to a suite, and the shared tail of every run: print the markdown
-// table, write the JSON, exit 0. A GPU suite on a machine without CUDA prints why and exits 0, so
-// scripts that run every suite work everywhere.
+// table, write the JSON, exit 0 (1 if a benchmark threw). A GPU suite on a machine without CUDA prints
+// why and exits 0, so scripts that run every suite work everywhere.
 namespace SimClr.Benchmarks;
 
 public static class BenchmarkProgram
@@ -32,6 +32,11 @@ public static class BenchmarkProgram
         Console.WriteLine(report.ToMarkdown());
         report.WriteJson(options.JsonPath);
         Console.WriteLine($"JSON written to {Path.GetFullPath(options.JsonPath)}");
+        if (report.Failures.Count > 0)
+        {
+            Console.Error.WriteLine($"{report.Failures.Count} benchmark(s) failed: see the FAILED lines above");
+            return 1;
+        }
         return 0;
     }
 }

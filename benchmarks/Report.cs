@@ -110,6 +110,7 @@ public sealed class SuiteReport
         if (AutosavePath is not null) WriteJson(AutosavePath);
     }
     public List<string> Notes { get; } = [];
+    public List<string> Failures { get; } = [];
 
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
 
@@ -132,6 +133,7 @@ public sealed class SuiteReport
             sb.AppendLine(CultureInfo.InvariantCulture, $"- roofline (measured): peak {r.PeakGflops:F1} GFLOP/s ({r.PeakMethod}); bandwidth {r.BandwidthGBps:F1} GB/s ({r.BandwidthMethod}); ridge {r.Ridge:F1} flop/byte");
         sb.AppendLine(CultureInfo.InvariantCulture, $"- timing: {Clock}; warm-up, then the median (min, p90) of ≥ {BenchOptions.MinimumSamples} samples per run");
         foreach (var note in Notes) sb.AppendLine(CultureInfo.InvariantCulture, $"- {note}");
+        foreach (var failure in Failures) sb.AppendLine(CultureInfo.InvariantCulture, $"- FAILED {failure}");
         sb.AppendLine();
         sb.AppendLine("| benchmark | shape | median ms | min ms | p90 ms | GFLOP/s | GB/s | throughput | bound | % roofline | memory |");
         sb.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|");

@@ -35,69 +35,84 @@ public static class StepBenchmarks
         {
             if (!options.Selects(wl.Key)) continue;
             Console.Error.Write($"  {wl.Key} ... ");
-            long before = deviceMemoryInUse?.Invoke() ?? 0;
-            var config = new SimClrModelConfig
-            {
-                Arch = wl.Arch, Stem = wl.Stem, WidthMultiplier = wl.Width, BatchSize = wl.Batch,
-                ImageHeight = wl.Spec.OutHeight, ImageWidth = wl.Spec.OutWidth, Seed = 7,
-            };
-            using var model = new SimClrModel<float>(backend, config);
-            using var buffers = new CaseBuffers(backend);
-            var set = new ImageSetShape(wl.Batch, wl.SourceSide, wl.SourceSide, 3);
-            var images = buffers.Zeros<byte>(new Shape(set.Count, set.Height, set.Width, set.Channels));
-            backend.Upload(images, HostData.Pixels(set.Elements, 21));
-            var indices = buffers.From<int>(new PhiloxStream(22).Permutation(wl.Batch));
-            var views = buffers.Zeros<float>(model.InputShape, Layout.NCHW);
-            var momentum = buffers.Zeros<float>(model.Parameters.Parameters.Shape);
-            var scratch = buffers.Zeros<float>(new Shape(2 * model.Parameters.SegmentCount));
-            var lars = new LarsHyper(LearningRate: 0.3 * wl.Batch / 256);
-            var spec = wl.Spec;
-            int epoch = 0;
-
-            void Train()
-            {
-                model.Parameters.ZeroGradients();
-                model.Forward(views);
-                model.Backward();
-                backend.LarsUpdate(model.Parameters.Parameters, momentum, model.Parameters.Gradients, model.Parameters.Segments, scratch, lars);
-            }
-            void Full()
-            {
-                var key0 = new AugmentKey(42, epoch, 0);
-                var key1 = new AugmentKey(42, epoch++, 1);
-                backend.AugmentViews(views.Rows(0, wl.Batch), images, indices, set, spec, key0);
-                backend.AugmentViews(views.Rows(wl.Batch, wl.Batch), images, indices, set, spec, key1);
-                Train();
-            }
-
-            var work = new Work(Models.TrainingFlops(model), 0, 2.0 * wl.Batch, "views");
-            long memory;
             try
             {
-                Full();
-                backend.Synchronize();
-                memory = deviceMemoryInUse is null
-                    ? buffers.Bytes + sizeof(float) * (2 * model.Parameters.FlatLength + model.Parameters.BufferCount + model.ActivationElements)
-                    : deviceMemoryInUse() - before;
-                var full = Measure.Run(clock, Full, settings);
-                report.Add(BenchResult.From(wl.Key, "step", wl.Shape, full, work, roof, memory, memoryKind,
-                    "flops: convolutions and linears of forward + both gradients"));
-                Console.Error.Write($"{full.MedianSeconds * 1e3:G4} ms; train only ... ");
+                RunWorkload(report, backend, clock, wl, settings, roof, memoryKind, deviceMemoryInUse);
             }
-            catch (NotSupportedException e)
+            catch (Exception e) when (e is not OutOfMemoryException)
             {
-                report.Notes.Add($"skipped {wl.Key}: {e.Message}");
-                Console.Error.Write($"skipped ({e.Message}); train only ... ");
-                Train();
-                backend.Synchronize();
-                memory = deviceMemoryInUse is null
-                    ? buffers.Bytes + sizeof(float) * (2 * model.Parameters.FlatLength + model.Parameters.BufferCount + model.ActivationElements)
-                    : deviceMemoryInUse() - before;
+                report.Failures.Add($"{wl.Key}: {e.GetType().Name}: {e.Message}");
+                Console.Error.WriteLine($"FAILED ({e.GetType().Name}: {e.Message})");
             }
-            var train = Measure.Run(clock, Train, settings);
-            report.Add(BenchResult.From(wl.Key + ".train", "step", wl.Shape + ", no augment", train, work, roof, memory, memoryKind,
-                "forward + backward + LARS; compare with PyTorch's step"));
-            Console.Error.WriteLine($"{train.MedianSeconds * 1e3:G4} ms");
         }
+    }
+
+    private static void RunWorkload(SuiteReport report, IBackend<float> backend, IBenchClock clock, StepWorkload wl,
+        MeasureSettings settings, Roofline roof, string memoryKind, Func<long>? deviceMemoryInUse)
+    {
+        long before = deviceMemoryInUse?.Invoke() ?? 0;
+        var config = new SimClrModelConfig
+        {
+            Arch = wl.Arch, Stem = wl.Stem, WidthMultiplier = wl.Width, BatchSize = wl.Batch,
+            ImageHeight = wl.Spec.OutHeight, ImageWidth = wl.Spec.OutWidth, Seed = 7,
+        };
+        using var model = new SimClrModel<float>(backend, config);
+        using var buffers = new CaseBuffers(backend);
+        var set = new ImageSetShape(wl.Batch, wl.SourceSide, wl.SourceSide, 3);
+        var images = buffers.Zeros<byte>(new Shape(set.Count, set.Height, set.Width, set.Channels));
+        backend.Upload(images, HostData.Pixels(set.Elements, 21));
+        var indices = buffers.From<int>(new PhiloxStream(22).Permutation(wl.Batch));
+        var views = buffers.Zeros<float>(model.InputShape, Layout.NCHW);
+        var momentum = buffers.Zeros<float>(model.Parameters.Parameters.Shape);
+        var scratch = buffers.Zeros<float>(new Shape(2 * model.Parameters.SegmentCount));
+        var lars = new LarsHyper(LearningRate: 0.3 * wl.Batch / 256);
+        var spec = wl.Spec;
+        int epoch = 0;
+
+        void Train()
+        {
+            model.Parameters.ZeroGradients();
+            model.Forward(views);
+            model.Backward();
+            backend.LarsUpdate(model.Parameters.Parameters, momentum, model.Parameters.Gradients, model.Parameters.Segments, scratch, lars);
+        }
+        void Full()
+        {
+            var key0 = new AugmentKey(42, epoch, 0);
+            var key1 = new AugmentKey(42, epoch++, 1);
+            backend.AugmentViews(views.Rows(0, wl.Batch), images, indices, set, spec, key0);
+            backend.AugmentViews(views.Rows(wl.Batch, wl.Batch), images, indices, set, spec, key1);
+            Train();
+        }
+
+        // Without a device counter: every buffer of the step (params, grads, momentum, BN state, arena, views, images).
+        long Memory() => deviceMemoryInUse is null
+            ? buffers.Bytes + sizeof(float) * (2 * model.Parameters.FlatLength + model.Parameters.BufferCount + model.ActivationElements)
+            : deviceMemoryInUse() - before;
+
+        var work = new Work(Models.TrainingFlops(model), 0, 2.0 * wl.Batch, "views");
+        long memory;
+        try
+        {
+            Full();
+            backend.Synchronize();
+            memory = Memory();
+            var full = Measure.Run(clock, Full, settings);
+            report.Add(BenchResult.From(wl.Key, "step", wl.Shape, full, work, roof, memory, memoryKind,
+                "flops: convolutions and linears of forward + both gradients"));
+            Console.Error.Write($"{full.MedianSeconds * 1e3:G4} ms; train only ... ");
+        }
+        catch (NotSupportedException e)
+        {
+            report.Notes.Add($"skipped {wl.Key}: {e.Message}");
+            Console.Error.Write($"skipped ({e.Message}); train only ... ");
+            Train();
+            backend.Synchronize();
+            memory = Memory();
+        }
+        var train = Measure.Run(clock, Train, settings);
+        report.Add(BenchResult.From(wl.Key + ".train", "step", wl.Shape + ", no augment", train, work, roof, memory, memoryKind,
+            "forward + backward + LARS; compare with PyTorch's step"));
+        Console.Error.WriteLine($"{train.MedianSeconds * 1e3:G4} ms");
     }
 }

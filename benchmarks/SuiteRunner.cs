@@ -1,6 +1,7 @@
 // Runs a list of cases on one backend with one clock and turns each into a report row. A case that
-// the backend does not implement yet is reported as skipped with the backend's own message, so one
-// missing op never hides the figures of the others.
+// the backend does not implement yet is reported as skipped with the backend's own message, and one
+// that throws is recorded as a failure (the program then exits 1), so one missing or broken op never
+// hides the figures of the others.
 using SimClr.Kernels;
 
 namespace SimClr.Benchmarks;
@@ -29,6 +30,12 @@ public static class SuiteRunner
             {
                 report.Notes.Add($"skipped {c.Key}: {e.Message}");
                 Console.Error.WriteLine($"skipped ({e.Message})");
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // One failing op must not hide the others' figures; the run still exits non-zero.
+                report.Failures.Add($"{c.Key}: {e.GetType().Name}: {e.Message}");
+                Console.Error.WriteLine($"FAILED ({e.GetType().Name}: {e.Message})");
             }
         }
     }

@@ -2,14 +2,15 @@
 """Runs our GPU suites (kernels, step) and the PyTorch baselines (pytorch/*.py) on one machine and
 prints our figures beside theirs, with ratios and the targets of the benchmark issue.
 
-Our side is the benchmark program: by default `dotnet run -c Release --project <repo>/benchmarks --`
-from a source tree, or the SimClr.Benchmarks executable found beside this script (the GPU bundle);
---ours overrides the command, --ours-json reads results written earlier instead of running.
+Our side is the benchmark program: the GPU bundle's run-benchmarks.sh when this folder sits inside the
+bundle (simclr-gpu/benchmarks/), else `dotnet run -c Release --project <repo>/benchmarks --` from a
+source tree; --ours (or SIMCLR_BENCH) overrides the command, e.g. --ours simclr-gpu/run-benchmarks.sh
+from a checkout beside an unpacked bundle; --ours-json reads results written earlier instead.
 Their side needs python3 with torch and torchvision; --torch-json reads earlier results instead.
 
   python3 benchmarks/compare.py                      # everything, full sizes
   python3 benchmarks/compare.py --smoke              # one tiny size each
-  python3 benchmarks/compare.py --ours ./SimClr.Benchmarks --out results/
+  python3 benchmarks/compare.py --ours simclr-gpu/run-benchmarks.sh --out results/
 """
 import argparse
 import json
@@ -37,9 +38,10 @@ TARGETS = (
 def default_ours_command():
     if os.environ.get("SIMCLR_BENCH"):
         return shlex.split(os.environ["SIMCLR_BENCH"])
-    for candidate in (os.path.join(HERE, "SimClr.Benchmarks"), os.path.join(HERE, "..", "bin", "SimClr.Benchmarks")):
+    # The GPU bundle's launcher when this folder sits inside the bundle (simclr-gpu/benchmarks/).
+    for candidate in (os.path.join(HERE, "..", "run-benchmarks.sh"), os.path.join(HERE, "SimClr.Benchmarks")):
         if os.access(candidate, os.X_OK):
-            return [candidate]
+            return [os.path.abspath(candidate)]
     project = os.path.join(HERE, "SimClr.Benchmarks.csproj")
     if os.path.exists(project):
         return ["dotnet", "run", "-c", "Release", "--project", HERE, "--"]
