@@ -50,7 +50,7 @@ public static class GpuSuites
                 new("resnet18-cifar", ResNetArch.ResNet18, StemKind.Cifar, 1.0, 512, 32, AugmentSpec.Cifar(32)),
                 new("resnet50", ResNetArch.ResNet50, StemKind.ImageNet, 1.0, 128, 256, AugmentSpec.Paper(224)),
             ];
-        StepBenchmarks.Run(report, backend, clock, options, workloads, "device memory growth (cuMemGetInfo)", DeviceMemoryInUse);
+        StepBenchmarks.Run(report, backend, clock, options, workloads, "device memory growth (cuMemGetInfo)", DeviceMemoryInUse, () => backend.AllocationCount);
     });
 
     private static IEnumerable<OpCase> FullKernelCases()

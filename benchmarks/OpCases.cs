@@ -54,16 +54,23 @@ public sealed class CaseBuffers(IBackend<float> backend) : IDisposable
 
 public static class HostData
 {
-    public static void Uniform(Span<float> dst, ulong seed, float scale)
+    /// <summary>Uniform in [-scale, scale): element i is a pure function of (seed, i), filled in parallel
+    /// blocks because the GPU suites fill hundreds of millions of elements.</summary>
+    public static void Uniform(float[] dst, ulong seed, float scale)
     {
-        for (int i = 0; i < dst.Length; i += 4)
+        const int Block = 1 << 16;
+        Parallel.For(0, (dst.Length + Block - 1) / Block, blk =>
         {
-            var b = Philox.Block(seed, (uint)i, (uint)((long)i >> 32), 0, 0);
-            dst[i] = scale * (2 * Philox.ToUniformFloat(b.X) - 1);
-            if (i + 1 < dst.Length) dst[i + 1] = scale * (2 * Philox.ToUniformFloat(b.Y) - 1);
-            if (i + 2 < dst.Length) dst[i + 2] = scale * (2 * Philox.ToUniformFloat(b.Z) - 1);
-            if (i + 3 < dst.Length) dst[i + 3] = scale * (2 * Philox.ToUniformFloat(b.W) - 1);
-        }
+            int end = Math.Min(dst.Length, (blk + 1) * Block);
+            for (int i = blk * Block; i < end; i += 4)
+            {
+                var b = Philox.Block(seed, (uint)i, 0, 0, 0);
+                dst[i] = scale * (2 * Philox.ToUniformFloat(b.X) - 1);
+                if (i + 1 < end) dst[i + 1] = scale * (2 * Philox.ToUniformFloat(b.Y) - 1);
+                if (i + 2 < end) dst[i + 2] = scale * (2 * Philox.ToUniformFloat(b.Z) - 1);
+                if (i + 3 < end) dst[i + 3] = scale * (2 * Philox.ToUniformFloat(b.W) - 1);
+            }
+        });
     }
 
     public static byte[] Pixels(long count, ulong seed)

@@ -21,13 +21,15 @@ public static class StepBenchmarks
         var workload = options.Sizes == SizeSet.Smoke
             ? new StepWorkload("resnet18-cifar-w0.125", ResNetArch.ResNet18, StemKind.Cifar, 0.125, 2, 16, AugmentSpec.Cifar(16))
             : new StepWorkload("resnet18-cifar-w0.25", ResNetArch.ResNet18, StemKind.Cifar, 0.25, 8, 32, AugmentSpec.Cifar(32));
-        Run(report, backend, clock, options, [workload], "host buffers (params, grads, momentum, arena, views, images)", null);
+        Run(report, backend, clock, options, [workload], "host buffers (params, grads, momentum, arena, views, images)", null, null);
     }
 
     /// <param name="deviceMemoryInUse">Reads the device's used memory; when given, the memory column is the
     /// growth from before the model is built to after the first step (library workspaces included).</param>
+    /// <param name="allocationCount">Reads the backend's device-allocation counter; when given, timed steps
+    /// that allocate are flagged (a step must not allocate).</param>
     public static void Run(SuiteReport report, IBackend<float> backend, IBenchClock clock, BenchOptions options,
-        IEnumerable<StepWorkload> workloads, string memoryKind, Func<long>? deviceMemoryInUse)
+        IEnumerable<StepWorkload> workloads, string memoryKind, Func<long>? deviceMemoryInUse, Func<long>? allocationCount)
     {
         var settings = MeasureSettings.For(options);
         var roof = report.Roofline ?? throw new InvalidOperationException("measure the roofline before running the step");
@@ -37,7 +39,7 @@ public static class StepBenchmarks
             Console.Error.Write($"  {wl.Key} ... ");
             try
             {
-                RunWorkload(report, backend, clock, wl, settings, roof, memoryKind, deviceMemoryInUse);
+                RunWorkload(report, backend, clock, wl, settings, roof, memoryKind, deviceMemoryInUse, allocationCount);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
@@ -48,7 +50,7 @@ public static class StepBenchmarks
     }
 
     private static void RunWorkload(SuiteReport report, IBackend<float> backend, IBenchClock clock, StepWorkload wl,
-        MeasureSettings settings, Roofline roof, string memoryKind, Func<long>? deviceMemoryInUse)
+        MeasureSettings settings, Roofline roof, string memoryKind, Func<long>? deviceMemoryInUse, Func<long>? allocationCount)
     {
         long before = deviceMemoryInUse?.Invoke() ?? 0;
         var config = new SimClrModelConfig
@@ -97,7 +99,9 @@ public static class StepBenchmarks
             Full();
             backend.Synchronize();
             memory = Memory();
+            long allocated = allocationCount?.Invoke() ?? 0;
             var full = Measure.Run(clock, Full, settings);
+            CheckNoAllocation(report, wl.Key, allocated, allocationCount);
             report.Add(BenchResult.From(wl.Key, "step", wl.Shape, full, work, roof, memory, memoryKind,
                 "flops: convolutions and linears of forward + both gradients"));
             Console.Error.Write($"{full.MedianSeconds * 1e3:G4} ms; train only ... ");
@@ -110,9 +114,18 @@ public static class StepBenchmarks
             backend.Synchronize();
             memory = Memory();
         }
+        long allocatedBeforeTrain = allocationCount?.Invoke() ?? 0;
         var train = Measure.Run(clock, Train, settings);
+        CheckNoAllocation(report, wl.Key + ".train", allocatedBeforeTrain, allocationCount);
         report.Add(BenchResult.From(wl.Key + ".train", "step", wl.Shape + ", no augment", train, work, roof, memory, memoryKind,
             "forward + backward + LARS; compare with PyTorch's step"));
         Console.Error.WriteLine($"{train.MedianSeconds * 1e3:G4} ms");
+    }
+
+    private static void CheckNoAllocation(SuiteReport report, string key, long before, Func<long>? allocationCount)
+    {
+        if (allocationCount is null) return;
+        long made = allocationCount() - before;
+        if (made != 0) report.Notes.Add($"WARNING {key}: {made} device allocations during the timed steps (a step must not allocate)");
     }
 }
