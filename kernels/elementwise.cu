@@ -37,8 +37,8 @@ extern "C" __global__ void __launch_bounds__(256) scale_f32(float* __restrict__ 
         [&](i64 i) { x[i] *= alpha; });
 }
 
-// y ← y + alpha·x
-extern "C" __global__ void __launch_bounds__(256) axpy_f32(float* __restrict__ y, const float* __restrict__ x, i64 n, float alpha)
+// y ← y + alpha·x; x may alias y.
+extern "C" __global__ void __launch_bounds__(256) axpy_f32(float* y, const float* x, i64 n, float alpha)
 {
     strided_for_each4(n, EW_ALIGNED2(y, x), global_thread_index(), grid_stride(),
         [&](i64 q) {
@@ -78,8 +78,8 @@ extern "C" __global__ void __launch_bounds__(256) relu_fwd(float* y, const float
         [&](i64 i) { y[i] = relu(x[i]); });
 }
 
-// dx ← dy·[y > 0]; dx may alias dy.
-extern "C" __global__ void __launch_bounds__(256) relu_bwd(float* dx, const float* dy, const float* __restrict__ y, i64 n)
+// dx ← dy·[y > 0]; dx may alias dy or y (each element is read before it is written, by the same thread).
+extern "C" __global__ void __launch_bounds__(256) relu_bwd(float* dx, const float* dy, const float* y, i64 n)
 {
     strided_for_each4(n, EW_ALIGNED3(dx, dy, y), global_thread_index(), grid_stride(),
         [&](i64 q) {

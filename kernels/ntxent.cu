@@ -161,7 +161,8 @@ extern "C" __global__ void __launch_bounds__(256) ntxent_loss_reduce(float* __re
 
 // grid = (ceil(R/64), ceil(D/128)). Thread (ty, tx) accumulates rows ty·4 + r of the block and the
 // slice columns tx·4 + c and 64 + tx·4 + c (so that a warp's float4 reads of ẑ are contiguous).
-extern "C" __global__ void __launch_bounds__(ROWTILE_THREADS) ntxent_bwd_tiles(float* __restrict__ dzhat,
+// Two blocks per SM (≤ 128 registers per thread) keep 16 warps resident to hide the global loads of ẑ.
+extern "C" __global__ void __launch_bounds__(ROWTILE_THREADS, 2) ntxent_bwd_tiles(float* __restrict__ dzhat,
     const float* __restrict__ z, const float* __restrict__ rowLse, const float* __restrict__ norms,
     int rows, int dim, float invTau, float eps, float coef)
 {

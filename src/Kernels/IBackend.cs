@@ -31,6 +31,7 @@ public interface IBackend<T> : IDisposable where T : unmanaged, IFloatingPointIe
     void Axpy(Tensor<T> y, double alpha, Tensor<T> x);
     /// <summary>y ← a + b (y may alias a or b).</summary>
     void Add(Tensor<T> y, Tensor<T> a, Tensor<T> b);
+    /// <summary>y ← max(x, 0) (y may alias x: the layers run ReLU in place over a BatchNorm output).</summary>
     void ReluForward(Tensor<T> y, Tensor<T> x);
     /// <summary>dx ← dy·[y &gt; 0].</summary>
     void ReluBackward(Tensor<T> dx, Tensor<T> dy, Tensor<T> y);

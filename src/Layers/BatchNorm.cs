@@ -55,7 +55,7 @@ public abstract class BatchNormBase<T> : Layer<T> where T : unmanaged, IFloating
     /// <summary>Checks the input's rank and channel axis and returns the number of elements per channel per sample.</summary>
     protected abstract int SpatialOf(Shape input);
 
-    public override Shape Plan(ActivationArena<T> arena, Shape input, InputGradient inputGradient)
+    protected override Shape PlanCore(ActivationArena<T> arena, Shape input, InputGradient inputGradient)
     {
         SpatialOf(input);
         _planned = input;
@@ -64,8 +64,9 @@ public abstract class BatchNormBase<T> : Layer<T> where T : unmanaged, IFloating
         _mean = arena.Reserve(Name + ".save_mean", new Shape(Channels));
         _invStd = arena.Reserve(Name + ".save_invstd", new Shape(Channels));
         // The op always writes dx, so the buffer exists even when the caller does not want it.
-        _dx = arena.Reserve(Name + ".dx", input, layout);
+        _dx = arena.ReserveGradient(Name + ".dx", input, layout, arena.NextTick());
         _inputGradient = inputGradient;
+        InputGradientSlot = inputGradient == InputGradient.Compute ? _dx : null;
         return input;
     }
 

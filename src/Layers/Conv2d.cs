@@ -37,7 +37,7 @@ public sealed class Conv2d<T> : Layer<T> where T : unmanaged, IFloatingPointIeee
     private Conv2dShape ShapeFor(int batch, int h, int w) =>
         new(batch, InChannels, h, w, OutChannels, Kernel, Kernel, Stride, Stride, Pad, Pad);
 
-    public override Shape Plan(ActivationArena<T> arena, Shape input, InputGradient inputGradient)
+    protected override Shape PlanCore(ActivationArena<T> arena, Shape input, InputGradient inputGradient)
     {
         if (input.Rank != 4 || input[1] != InChannels)
             throw new ArgumentException($"{Name}: expects [N, {InChannels}, H, W], got {input}");
@@ -46,7 +46,9 @@ public sealed class Conv2d<T> : Layer<T> where T : unmanaged, IFloatingPointIeee
         _planned = input;
         var output = new Shape(input[0], OutChannels, s.OutHeight, s.OutWidth);
         _y = arena.Reserve(Name + ".y", output, Layout.NCHW);
-        _dx = inputGradient == InputGradient.Compute ? arena.Reserve(Name + ".dx", input, Layout.NCHW) : null;
+        int tick = arena.NextTick();
+        _dx = inputGradient == InputGradient.Compute ? arena.ReserveGradient(Name + ".dx", input, Layout.NCHW, tick) : null;
+        InputGradientSlot = _dx;
         return output;
     }
 

@@ -11,13 +11,15 @@ public sealed class GlobalAvgPool<T>(IBackend<T> backend, string name) : Layer<T
     private Shape _planned;
     private int _batch;
 
-    public override Shape Plan(ActivationArena<T> arena, Shape input, InputGradient inputGradient)
+    protected override Shape PlanCore(ActivationArena<T> arena, Shape input, InputGradient inputGradient)
     {
         if (input.Rank != 4) throw new ArgumentException($"{Name}: expects [N, C, H, W], got {input}");
         _planned = input;
         var output = new Shape(input[0], input[1]);
         _y = arena.Reserve(Name + ".y", output);
-        _dx = inputGradient == InputGradient.Compute ? arena.Reserve(Name + ".dx", input, Layout.NCHW) : null;
+        int tick = arena.NextTick();
+        _dx = inputGradient == InputGradient.Compute ? arena.ReserveGradient(Name + ".dx", input, Layout.NCHW, tick) : null;
+        InputGradientSlot = _dx;
         return output;
     }
 

@@ -33,7 +33,27 @@ public abstract class Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     /// <summary>Reserves this layer's slots for inputs of <paramref name="input"/> (axis 0 = the largest batch)
     /// and returns the output shape. Planning again (with a new arena) replaces the previous plan.</summary>
-    public abstract Shape Plan(ActivationArena<T> arena, Shape input, InputGradient inputGradient);
+    public Shape Plan(ActivationArena<T> arena, Shape input, InputGradient inputGradient)
+    {
+        ArgumentNullException.ThrowIfNull(arena);
+        InputGradientSlot = null;
+        FirstTick = arena.Tick + 1;
+        var output = PlanCore(arena, input, inputGradient);
+        LastTick = arena.Tick;
+        return output;
+    }
+
+    /// <summary>Reserves the slots. A leaf takes one tick (arena.NextTick) and reserves its dx as a gradient slot
+    /// written at that tick; a composite plans its children and extends each gradient to its last reader.</summary>
+    protected abstract Shape PlanCore(ActivationArena<T> arena, Shape input, InputGradient inputGradient);
+
+    /// <summary>The slot Backward returns dx in (null when the input gradient is skipped). Whoever reads that dx
+    /// after this layer's Backward must extend the slot's lifetime to its own ticks.</summary>
+    public ArenaSlot<T>? InputGradientSlot { get; protected set; }
+
+    /// <summary>The ticks this layer's leaves took when planned: Backward runs them from LastTick down to FirstTick.</summary>
+    public int FirstTick { get; private set; }
+    public int LastTick { get; private set; }
 
     /// <summary>Computes the output into this layer's arena slot and returns a view of it. The input must stay
     /// unchanged until Backward. Its batch may be smaller than planned.</summary>

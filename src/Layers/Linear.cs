@@ -32,13 +32,15 @@ public sealed class Linear<T> : Layer<T> where T : unmanaged, IFloatingPointIeee
     public ParameterSlot<T> Weight { get; }
     public ParameterSlot<T>? Bias { get; }
 
-    public override Shape Plan(ActivationArena<T> arena, Shape input, InputGradient inputGradient)
+    protected override Shape PlanCore(ActivationArena<T> arena, Shape input, InputGradient inputGradient)
     {
         if (input.Rank != 2 || input[1] != InFeatures) throw new ArgumentException($"{Name}: expects [N, {InFeatures}], got {input}");
         _plannedBatch = input[0];
         var output = new Shape(input[0], OutFeatures);
         _y = arena.Reserve(Name + ".y", output);
-        _dx = inputGradient == InputGradient.Compute ? arena.Reserve(Name + ".dx", input) : null;
+        int tick = arena.NextTick();
+        _dx = inputGradient == InputGradient.Compute ? arena.ReserveGradient(Name + ".dx", input, Layout.RowMajor, tick) : null;
+        InputGradientSlot = _dx;
         return output;
     }
 

@@ -28,7 +28,7 @@ public sealed class MaxPool2d<T> : Layer<T> where T : unmanaged, IFloatingPointI
 
     private PoolShape ShapeFor(Shape x) => new(x[0], x[1], x[2], x[3], Window, Stride, Pad);
 
-    public override Shape Plan(ActivationArena<T> arena, Shape input, InputGradient inputGradient)
+    protected override Shape PlanCore(ActivationArena<T> arena, Shape input, InputGradient inputGradient)
     {
         if (input.Rank != 4) throw new ArgumentException($"{Name}: expects [N, C, H, W], got {input}");
         var s = ShapeFor(input);
@@ -36,7 +36,9 @@ public sealed class MaxPool2d<T> : Layer<T> where T : unmanaged, IFloatingPointI
         _planned = input;
         var output = new Shape(input[0], input[1], s.OutHeight, s.OutWidth);
         _y = arena.Reserve(Name + ".y", output, Layout.NCHW);
-        _dx = inputGradient == InputGradient.Compute ? arena.Reserve(Name + ".dx", input, Layout.NCHW) : null;
+        int tick = arena.NextTick();
+        _dx = inputGradient == InputGradient.Compute ? arena.ReserveGradient(Name + ".dx", input, Layout.NCHW, tick) : null;
+        InputGradientSlot = _dx;
         return output;
     }
 

@@ -26,6 +26,9 @@ public sealed class NtXentLoss<T> where T : unmanaged, IFloatingPointIeee754<T>
     public IBackend<T> Backend { get; }
     public double Temperature { get; }
 
+    /// <summary>Where Backward writes dz; the layer before extends it to its own ticks.</summary>
+    public ArenaSlot<T>? GradientSlot => _dz;
+
     public void Plan(ActivationArena<T> arena, Shape z)
     {
         if (z.Rank != 2) throw new ArgumentException($"NT-Xent expects z [2N, D], got {z}");
@@ -34,7 +37,7 @@ public sealed class NtXentLoss<T> where T : unmanaged, IFloatingPointIeee754<T>
         _loss = arena.Reserve("ntxent.loss", new Shape(1));
         _rowLse = arena.Reserve("ntxent.row_lse", new Shape(z[0]));
         _norms = arena.Reserve("ntxent.norms", new Shape(z[0]));
-        _dz = arena.Reserve("ntxent.dz", z);
+        _dz = arena.ReserveGradient("ntxent.dz", z, Layout.RowMajor, arena.NextTick());
     }
 
     /// <summary>The loss as a one-element device tensor.</summary>

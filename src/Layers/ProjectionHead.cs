@@ -3,6 +3,7 @@
 // for 3 layers head.3 Linear(hidden→hidden, no bias), head.4 BatchNorm1d, head.5 ReLU, head.6 Linear(hidden→out, bias).
 // Hidden linears have no bias because the BN right after them subtracts the batch mean, which cancels any bias
 // (SimCLR v2 does the same). The output linear keeps a bias and has no BN (SimCLR v1 / common PyTorch heads).
+// ReLUs run in place over the BN output.
 // Accumulation rule: that of the children (parameter gradients +=, activation gradients =).
 using System.Numerics;
 using SimClr.Kernels;
@@ -27,7 +28,7 @@ public sealed class ProjectionHead<T> : Sequential<T> where T : unmanaged, IFloa
         {
             Add(new Linear<T>(store, $"{Prefix}.{index++}", width, hiddenDim, LinearBias.None));
             Add(new BatchNorm1d<T>(store, $"{Prefix}.{index++}", hiddenDim));
-            Add(new Relu<T>(store.Backend, $"{Prefix}.{index++}"));
+            Add(new Relu<T>(store.Backend, $"{Prefix}.{index++}", ReluPlacement.InPlace));
             width = hiddenDim;
         }
         Add(new Linear<T>(store, $"{Prefix}.{index}", width, outDim, LinearBias.Learned));

@@ -28,14 +28,14 @@ public sealed class ResNet<T> : Sequential<T> where T : unmanaged, IFloatingPoin
         {
             Add(new Conv2d<T>(store, "conv1", inChannels, BaseWidth, 7, 2, 3));
             Add(new BatchNorm2d<T>(store, "bn1", BaseWidth));
-            Add(new Relu<T>(b, "relu"));
+            Add(new Relu<T>(b, "relu", ReluPlacement.InPlace));
             Add(new MaxPool2d<T>(b, "maxpool", 3, 2, 1));
         }
         else
         {
             Add(new Conv2d<T>(store, "conv1", inChannels, BaseWidth, 3, 1, 1));
             Add(new BatchNorm2d<T>(store, "bn1", BaseWidth));
-            Add(new Relu<T>(b, "relu"));
+            Add(new Relu<T>(b, "relu", ReluPlacement.InPlace));
         }
         var blocks = BlocksPerStage(arch);
         int channels = BaseWidth;

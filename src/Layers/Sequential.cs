@@ -1,5 +1,6 @@
 // A chain of layers: Forward runs them in order, Backward in reverse, handing each layer's dx to the one
-// before. Only the first layer may skip its input gradient. ResNet and the projection head are Sequentials.
+// before (and keeping that dx live in the arena until the one before has finished). Only the first layer may
+// skip its input gradient. ResNet and the projection head are Sequentials.
 // Accumulation rule: that of the children (parameter gradients +=, activation gradients =).
 using System.Numerics;
 using SimClr.Kernels;
@@ -24,12 +25,16 @@ public class Sequential<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754
         return layer;
     }
 
-    public override Shape Plan(ActivationArena<T> arena, Shape input, InputGradient inputGradient)
+    protected override Shape PlanCore(ActivationArena<T> arena, Shape input, InputGradient inputGradient)
     {
         if (_layers.Count == 0) throw new InvalidOperationException($"{Name}: no layers");
         var shape = input;
         for (int i = 0; i < _layers.Count; i++)
             shape = _layers[i].Plan(arena, shape, i == 0 ? inputGradient : InputGradient.Compute);
+        // Layer i's dx is read by layer i-1's Backward, which runs over ticks [FirstTick, LastTick] of layer i-1.
+        for (int i = 1; i < _layers.Count; i++)
+            _layers[i].InputGradientSlot?.ExtendTo(_layers[i - 1].FirstTick);
+        InputGradientSlot = _layers[0].InputGradientSlot;
         _planned = true;
         return shape;
     }

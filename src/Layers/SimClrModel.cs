@@ -68,6 +68,9 @@ public sealed class SimClrModel<T> : IDisposable where T : unmanaged, IFloatingP
             var h = Encoder.Plan(_arena, InputShape, config.InputGradient);
             var z = Head.Plan(_arena, h, InputGradient.Compute);
             Loss.Plan(_arena, z);
+            // dz is read by the head's last layer, dh by the encoder's pooling layer.
+            Loss.GradientSlot!.ExtendTo(Head.Layers[^1].FirstTick);
+            Head.InputGradientSlot!.ExtendTo(Encoder.Layers[^1].FirstTick);
             _arena.Allocate();
         }
         catch
@@ -91,6 +94,8 @@ public sealed class SimClrModel<T> : IDisposable where T : unmanaged, IFloatingP
     public int FeatureDim => Encoder.FeatureDim;
     /// <summary>Elements in the activation arena (one allocation).</summary>
     public long ActivationElements => _arena.Length;
+    /// <summary>What the arena would hold if gradient buffers did not share memory.</summary>
+    public long UnsharedActivationElements => _arena.UnsharedLength;
 
     /// <summary>h and z of the last Forward (device views, valid until the next Forward or EncodeFeatures).</summary>
     public Tensor<T> Features { get; private set; }

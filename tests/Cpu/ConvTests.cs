@@ -21,6 +21,8 @@ public class ConvTests
         { 2, 3, 2, 1, 4, 3, 1, 1 },
         { 1, 2, 3, 2, 3, 7, 2, 3 },
         { 1, 2, 1, 4, 3, 3, 3, 1 },
+        { 5, 3, 3, 3, 4, 3, 1, 1 },
+        { 7, 4, 3, 4, 3, 1, 1, 0 },
     };
 
     private static Conv2dShape Shape(int b, int cin, int h, int w, int cout, int k, int stride, int pad) =>

@@ -41,10 +41,11 @@ internal static class LayerHarness
         }
     }
 
-    /// <summary>Moves every parameter away from its initial value (BN's γ = 1, β = 0 would hide scale errors).</summary>
+    /// <summary>Moves the BN parameters and biases away from their initial values (γ = 1, β = 0 would hide scale
+    /// and shift errors). Weights keep their random initialization, whose scale keeps the network well conditioned.</summary>
     public static void PerturbParameters(ParameterStore<double> store, int seed)
     {
-        foreach (var p in store.ParameterSlots)
+        foreach (var p in store.ParameterSlots.Where(p => p.Shape.Rank == 1))
         {
             var values = store.GetHost(p.Name);
             var noise = Random(values.Length, seed++, -0.3, 0.3);

@@ -335,34 +335,39 @@ public static class AugmentReference
         return i < n ? i : period - i;
     }
 
-    /// <summary>Separable Gaussian blur of one h×w plane in place; <paramref name="row"/> holds max(h, w) floats.</summary>
+    /// <summary>Separable Gaussian blur of one h×w plane in place; <paramref name="line"/> holds
+    /// max(h, w) + 2·max(radius) floats (a reflect-padded copy of one row or column).</summary>
     public static void BlurPlane(Span<float> plane, int h, int w, ReadOnlySpan<float> tapsX, ReadOnlySpan<float> tapsY, Span<float> line)
     {
         int rx = tapsX.Length / 2, ry = tapsY.Length / 2;
         for (int y = 0; y < h; y++)
         {
-            var src = plane.Slice(y * w, w);
-            src.CopyTo(line);
+            var row = plane.Slice(y * w, w);
+            for (int i = -rx; i < w + rx; i++) line[i + rx] = row[Reflect(i, w)];
             for (int x = 0; x < w; x++)
             {
                 float acc = 0f;
-                for (int k = -rx; k <= rx; k++) acc += tapsX[k + rx] * line[Reflect(x + k, w)];
-                src[x] = acc;
+                for (int k = 0; k < tapsX.Length; k++) acc += tapsX[k] * line[x + k];
+                row[x] = acc;
             }
         }
         for (int x = 0; x < w; x++)
         {
-            for (int y = 0; y < h; y++) line[y] = plane[y * w + x];
+            for (int i = -ry; i < h + ry; i++) line[i + ry] = plane[Reflect(i, h) * w + x];
             for (int y = 0; y < h; y++)
             {
                 float acc = 0f;
-                for (int k = -ry; k <= ry; k++) acc += tapsY[k + ry] * line[Reflect(y + k, h)];
+                for (int k = 0; k < tapsY.Length; k++) acc += tapsY[k] * line[y + k];
                 plane[y * w + x] = acc;
             }
         }
     }
 
-    /// <summary>One whole view into planar r, g, b (unnormalized, [0, 1]); scratch holds max(outH, outW) floats.</summary>
+    /// <summary>Floats of scratch that <see cref="Augment"/> needs for a view of outH×outW.</summary>
+    public static int ScratchLength(int outH, int outW) =>
+        Math.Max(outH, outW) + 2 * Math.Max(BlurRadius(outH), BlurRadius(outW));
+
+    /// <summary>One whole view into planar r, g, b (unnormalized, [0, 1]); scratch holds <see cref="ScratchLength"/> floats.</summary>
     public static void Augment(Span<float> r, Span<float> g, Span<float> b, Span<float> scratch, ReadOnlySpan<byte> image,
         int width, int channels, in AugmentSpec spec, in AugmentDraw d)
     {

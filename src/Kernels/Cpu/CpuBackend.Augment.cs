@@ -17,13 +17,15 @@ public sealed partial class CpuBackend<T> where T : unmanaged, IFloatingPointIee
         var shape = set;
         int batch = (int)sampleIndices.Length, plane = s.OutHeight * s.OutWidth;
         long imageSize = (long)shape.Height * shape.Width * shape.Channels;
+        var indices = sampleIndices.Span;
+        for (int i = 0; i < indices.Length; i++)
+            if ((uint)indices[i] >= (uint)shape.Count)
+                throw new ArgumentOutOfRangeException(nameof(sampleIndices), $"sample index {indices[i]} at position {i} is outside the image set of {shape.Count}");
         Parallel.For(0, batch, i =>
         {
             int index = sampleIndices.Span[i];
-            if ((uint)index >= (uint)shape.Count)
-                throw new ArgumentOutOfRangeException(nameof(sampleIndices), $"sample index {index} at position {i} is outside the image set of {shape.Count}");
             var scratch = t_augmentScratch;
-            int need = 3 * plane + Math.Max(s.OutHeight, s.OutWidth);
+            int need = 3 * plane + AugmentReference.ScratchLength(s.OutHeight, s.OutWidth);
             if (scratch is null || scratch.Length < need) t_augmentScratch = scratch = new float[need];
             var r = scratch.AsSpan(0, plane);
             var g = scratch.AsSpan(plane, plane);

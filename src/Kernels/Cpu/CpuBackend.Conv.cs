@@ -3,7 +3,9 @@
 //   forward          y[Cout, OH·OW]  = W[Cout, Cin·KH·KW] · col
 //   backward-data    dcol            = Wᵀ · dy, then col2im scatters dcol into dx (overwritten)
 //   backward-filter  dW             += dy · colᵀ
-// The work is spread over the batch; a 1×1, stride-1, unpadded kernel uses x itself as col.
+// Samples go to the GEMMs in groups laid side by side (col is [Cin·KH·KW, G·OH·OW]) so that deep layers
+// with small images still give GEMMs wide enough to amortize packing the weights; groups are spread
+// over the workers. A 1×1, stride-1, unpadded kernel on single-sample groups uses x itself as col.
 using System.Buffers;
 
 namespace SimClr.Kernels.Cpu;
@@ -19,12 +21,14 @@ public sealed partial class CpuBackend<T>
         Need(w, s.WeightElements, nameof(w), op);
         var g = new ConvGeometry(s);
         nint xp = x.Address, yp = y.Address, wp = w.Address;
-        ForEachSample(s.Batch, g, (n, col) =>
+        g.ForEachGroup((n0, count, col, gathered) =>
         {
-            T* xn = (T*)xp + n * g.InSample;
-            T* src = g.IsPointwise ? xn : Im2Col((T*)col, xn, g);
-            CpuGemm<T>.Run(g.Cout, g.Ohw, g.Ckk, T.One, (T*)wp, g.Ckk, Transpose.None, src, g.Ohw, Transpose.None,
-                T.Zero, (T*)yp + n * g.OutSample, g.Ohw, GemmThreading.Serial);
+            int cols = count * g.Ohw;
+            T* src = g.Direct ? (T*)xp + (long)n0 * g.InSample : g.Im2ColGroup((T*)col, (T*)xp, n0, count);
+            T* dst = count == 1 ? (T*)yp + (long)n0 * g.OutSample : (T*)gathered;
+            CpuGemm<T>.Run(g.Cout, cols, g.Ckk, T.One, (T*)wp, g.Ckk, Transpose.None, src, cols, Transpose.None,
+                T.Zero, dst, cols, GemmThreading.Serial);
+            if (count > 1) g.ScatterOutput((T*)yp, dst, n0, count);
         });
     }
 
@@ -37,13 +41,14 @@ public sealed partial class CpuBackend<T>
         Need(w, s.WeightElements, nameof(w), op);
         var g = new ConvGeometry(s);
         nint dxp = dx.Address, dyp = dy.Address, wp = w.Address;
-        ForEachSample(s.Batch, g, (n, col) =>
+        g.ForEachGroup((n0, count, col, gathered) =>
         {
-            T* dxn = (T*)dxp + n * g.InSample;
-            T* dst = g.IsPointwise ? dxn : (T*)col;
-            CpuGemm<T>.Run(g.Ckk, g.Ohw, g.Cout, T.One, (T*)wp, g.Ckk, Transpose.Transposed, (T*)dyp + n * g.OutSample, g.Ohw, Transpose.None,
-                T.Zero, dst, g.Ohw, GemmThreading.Serial);
-            if (!g.IsPointwise) Col2Im(dxn, (T*)col, g);
+            int cols = count * g.Ohw;
+            T* dyGroup = count == 1 ? (T*)dyp + (long)n0 * g.OutSample : g.GatherOutput((T*)gathered, (T*)dyp, n0, count);
+            T* dcol = g.Direct ? (T*)dxp + (long)n0 * g.InSample : (T*)col;
+            CpuGemm<T>.Run(g.Ckk, cols, g.Cout, T.One, (T*)wp, g.Ckk, Transpose.Transposed, dyGroup, cols, Transpose.None,
+                T.Zero, dcol, cols, GemmThreading.Serial);
+            if (!g.Direct) g.Col2ImGroup((T*)dxp, dcol, n0, count);
         });
     }
 
@@ -56,42 +61,27 @@ public sealed partial class CpuBackend<T>
         Need(x, s.InputElements, nameof(x), op);
         var g = new ConvGeometry(s);
         nint dyp = dy.Address, xp = x.Address;
-        int batch = s.Batch;
-        // Each worker accumulates its share of the batch into a private partial dW; the partials are
-        // then added to dw in a fixed order, so the result does not depend on scheduling.
-        int workers = Math.Min(s.Batch, Environment.ProcessorCount);
+
+        // Each worker accumulates its groups into a private partial dW; the partials are then added to dw
+        // in worker order, so the result does not depend on scheduling.
         int weights = (int)s.WeightElements;
-        var partials = ArrayPool<T>.Shared.Rent(workers * weights);
+        var partials = ArrayPool<T>.Shared.Rent(g.Workers * weights);
         try
         {
             fixed (T* pp = partials)
             {
                 nint partialp = (nint)pp;
-                Parallel.For(0, workers, wk =>
+                new Span<T>(pp, g.Workers * weights).Clear();
+                g.ForEachGroup((n0, count, col, gathered, worker) =>
                 {
-                    T* acc = (T*)partialp + (long)wk * weights;
-                    new Span<T>(acc, weights).Clear();
-                    var colArray = g.IsPointwise ? null : ArrayPool<T>.Shared.Rent(g.ColElements);
-                    try
-                    {
-                        fixed (T* col = colArray)
-                        {
-                            for (int n = wk; n < batch; n += workers)
-                            {
-                                T* xn = (T*)xp + n * g.InSample;
-                                T* src = g.IsPointwise ? xn : Im2Col(col, xn, g);
-                                CpuGemm<T>.Run(g.Cout, g.Ckk, g.Ohw, T.One, (T*)dyp + n * g.OutSample, g.Ohw, Transpose.None, src, g.Ohw, Transpose.Transposed,
-                                    T.One, acc, g.Ckk, GemmThreading.Serial);
-                            }
-                        }
-                    }
-                    finally
-                    {
-                        if (colArray is not null) ArrayPool<T>.Shared.Return(colArray);
-                    }
+                    int cols = count * g.Ohw;
+                    T* dyGroup = count == 1 ? (T*)dyp + (long)n0 * g.OutSample : g.GatherOutput((T*)gathered, (T*)dyp, n0, count);
+                    T* colGroup = g.Direct ? (T*)xp + (long)n0 * g.InSample : g.Im2ColGroup((T*)col, (T*)xp, n0, count);
+                    CpuGemm<T>.Run(g.Cout, g.Ckk, cols, T.One, dyGroup, cols, Transpose.None, colGroup, cols, Transpose.Transposed,
+                        T.One, (T*)partialp + (long)worker * weights, g.Ckk, GemmThreading.Serial);
                 });
             }
-            for (int wk = 0; wk < workers; wk++)
+            for (int wk = 0; wk < g.Workers; wk++)
                 System.Numerics.Tensors.TensorPrimitives.Add(dws, partials.AsSpan(wk * weights, weights), dws);
         }
         finally
@@ -104,22 +94,41 @@ public sealed partial class CpuBackend<T>
     {
         try { s.Validate(); }
         catch (ArgumentException e) { throw new ArgumentException($"{op}: {e.Message}", nameof(s)); }
-        if (s.InputElements > int.MaxValue || s.OutputElements > int.MaxValue || (long)s.InChannels * s.KernelH * s.KernelW * s.OutHeight * s.OutWidth > int.MaxValue)
-            throw new ArgumentException($"{op}: {s} is too large for the CPU backend (2^31 elements per buffer)", nameof(s));
+        // A group's col scratch holds Cin·KH·KW rows of fewer than OH·OW + MinColumns columns.
+        if (s.InputElements > int.MaxValue || s.OutputElements > int.MaxValue
+            || (long)s.InChannels * s.KernelH * s.KernelW * ((long)s.OutHeight * s.OutWidth + ConvGeometry.MinColumns) > Array.MaxLength
+            || s.WeightElements * Environment.ProcessorCount > Array.MaxLength)
+            throw new ArgumentException($"{op}: {s} is too large for the CPU backend", nameof(s));
     }
 
-    /// <summary>Per-sample sizes of a convolution, flattened for the im2col GEMMs.</summary>
-    private readonly struct ConvGeometry(in Conv2dShape s)
+    private unsafe delegate void GroupBody(int n0, int count, nint col, nint gathered, int worker);
+
+    /// <summary>Per-sample sizes of a convolution, flattened for the im2col GEMMs, and the grouping of the batch.</summary>
+    private readonly unsafe struct ConvGeometry
     {
-        public readonly int Cin = s.InChannels, H = s.InHeight, W = s.InWidth, Cout = s.OutChannels;
-        public readonly int Kh = s.KernelH, Kw = s.KernelW, Sh = s.StrideH, Sw = s.StrideW, Ph = s.PadH, Pw = s.PadW;
-        public readonly int Oh = s.OutHeight, Ow = s.OutWidth;
+        /// <summary>GEMMs at least this wide (columns = samples × OH·OW) when the batch allows.</summary>
+        public const int MinColumns = 256;
+
+        public readonly int Batch, Cin, H, W, Cout, Kh, Kw, Sh, Sw, Ph, Pw, Oh, Ow;
+        /// <summary>Samples per GEMM, and the number of workers the groups are spread over.</summary>
+        public readonly int Group, Workers;
+
+        public ConvGeometry(in Conv2dShape s)
+        {
+            Batch = s.Batch; Cin = s.InChannels; H = s.InHeight; W = s.InWidth; Cout = s.OutChannels;
+            Kh = s.KernelH; Kw = s.KernelW; Sh = s.StrideH; Sw = s.StrideW; Ph = s.PadH; Pw = s.PadW;
+            Oh = s.OutHeight; Ow = s.OutWidth;
+            int threads = Environment.ProcessorCount;
+            Group = Math.Clamp((MinColumns + Ohw - 1) / Ohw, 1, (Batch + threads - 1) / threads);
+            Workers = Math.Min((Batch + Group - 1) / Group, threads);
+        }
+
         public int Ohw => Oh * Ow;
         public int Ckk => Cin * Kh * Kw;
         public int InSample => Cin * H * W;
         public int OutSample => Cout * Oh * Ow;
-        public int ColElements => Ckk * Ohw;
-        public bool IsPointwise => Kh == 1 && Kw == 1 && Sh == 1 && Sw == 1 && Ph == 0 && Pw == 0;
+        /// <summary>x (or dx) of a single-sample group is its own col matrix.</summary>
+        public bool Direct => Group == 1 && Kh == 1 && Kw == 1 && Sh == 1 && Sw == 1 && Ph == 0 && Pw == 0;
 
         /// <summary>The output columns [lo, hi) whose input column ow·Sw − Pw + kw lies inside the image.</summary>
         public (int Lo, int Hi) ValidColumns(int kw)
@@ -130,35 +139,76 @@ public sealed partial class CpuBackend<T>
             int hi = Math.Min(Ow, last / Sw + 1);
             return (Math.Min(lo, hi), hi);
         }
-    }
 
-    /// <summary>Runs body(n, col) for every sample n, in parallel, each worker with its own col scratch.</summary>
-    private static unsafe void ForEachSample(int batch, ConvGeometry g, Action<int, nint> body)
-    {
-        int workers = Math.Min(batch, Environment.ProcessorCount);
-        Parallel.For(0, workers, wk =>
+        public void ForEachGroup(Action<int, int, nint, nint> body) => ForEachGroup((n0, count, col, gathered, _) => body(n0, count, col, gathered));
+
+        /// <summary>Runs body(n0, count, col, gathered, worker) for every group of samples [n0, n0+count), in parallel;
+        /// each worker owns a col scratch of Ckk × Group·OH·OW and a gathered scratch of Cout × Group·OH·OW.</summary>
+        public void ForEachGroup(GroupBody body)
         {
-            var colArray = g.IsPointwise ? null : ArrayPool<T>.Shared.Rent(g.ColElements);
-            try
+            var g = this;
+            int groups = (Batch + Group - 1) / Group;
+            Parallel.For(0, Workers, wk =>
             {
-                fixed (T* col = colArray)
-                    for (int n = wk; n < batch; n += workers) body(n, (nint)col);
-            }
-            finally
-            {
-                if (colArray is not null) ArrayPool<T>.Shared.Return(colArray);
-            }
-        });
+                var col = g.Direct ? null : ArrayPool<T>.Shared.Rent(g.Ckk * g.Group * g.Ohw);
+                var gathered = g.Group == 1 ? null : ArrayPool<T>.Shared.Rent(g.Cout * g.Group * g.Ohw);
+                try
+                {
+                    fixed (T* colp = col)
+                    fixed (T* gatheredp = gathered)
+                        for (int gi = wk; gi < groups; gi += g.Workers)
+                        {
+                            int n0 = gi * g.Group;
+                            body(n0, Math.Min(g.Group, g.Batch - n0), (nint)colp, (nint)gatheredp, wk);
+                        }
+                }
+                finally
+                {
+                    if (col is not null) ArrayPool<T>.Shared.Return(col);
+                    if (gathered is not null) ArrayPool<T>.Shared.Return(gathered);
+                }
+            });
+        }
+
+        /// <summary>col[:, s·OH·OW + q] = im2col of sample n0 + s, for the count samples of a group.</summary>
+        public T* Im2ColGroup(T* col, T* x, int n0, int count)
+        {
+            for (int s = 0; s < count; s++) Im2Col(col + s * Ohw, count * Ohw, x + (long)(n0 + s) * InSample, this);
+            return col;
+        }
+
+        public void Col2ImGroup(T* dx, T* col, int n0, int count)
+        {
+            for (int s = 0; s < count; s++) Col2Im(dx + (long)(n0 + s) * InSample, col + s * Ohw, count * Ohw, this);
+        }
+
+        /// <summary>y[n0 + s, o, q] = out[o, s·OH·OW + q].</summary>
+        public void ScatterOutput(T* y, T* output, int n0, int count)
+        {
+            int cols = count * Ohw;
+            for (int s = 0; s < count; s++)
+            for (int o = 0; o < Cout; o++)
+                new ReadOnlySpan<T>(output + (long)o * cols + s * Ohw, Ohw).CopyTo(new Span<T>(y + (long)(n0 + s) * OutSample + o * Ohw, Ohw));
+        }
+
+        /// <summary>gathered[o, s·OH·OW + q] = dy[n0 + s, o, q].</summary>
+        public T* GatherOutput(T* gathered, T* dy, int n0, int count)
+        {
+            int cols = count * Ohw;
+            for (int s = 0; s < count; s++)
+            for (int o = 0; o < Cout; o++)
+                new ReadOnlySpan<T>(dy + (long)(n0 + s) * OutSample + o * Ohw, Ohw).CopyTo(new Span<T>(gathered + (long)o * cols + s * Ohw, Ohw));
+            return gathered;
+        }
     }
 
-    private static unsafe T* Im2Col(T* col, T* x, in ConvGeometry g)
+    private static unsafe void Im2Col(T* col, int ld, T* x, in ConvGeometry g)
     {
-        int ohw = g.Ohw;
         for (int ci = 0; ci < g.Cin; ci++)
         for (int kh = 0; kh < g.Kh; kh++)
         for (int kw = 0; kw < g.Kw; kw++)
         {
-            T* dst = col + (long)((ci * g.Kh + kh) * g.Kw + kw) * ohw;
+            T* dst = col + (long)((ci * g.Kh + kh) * g.Kw + kw) * ld;
             T* plane = x + (long)ci * g.H * g.W;
             var (owLo, owHi) = g.ValidColumns(kw);
             for (int oh = 0; oh < g.Oh; oh++)
@@ -177,18 +227,16 @@ public sealed partial class CpuBackend<T>
                 else for (int ow = owLo; ow < owHi; ow++, src += g.Sw) row[ow] = *src;
             }
         }
-        return col;
     }
 
-    private static unsafe void Col2Im(T* x, T* col, in ConvGeometry g)
+    private static unsafe void Col2Im(T* x, T* col, int ld, in ConvGeometry g)
     {
         new Span<T>(x, g.InSample).Clear();
-        int ohw = g.Ohw;
         for (int ci = 0; ci < g.Cin; ci++)
         for (int kh = 0; kh < g.Kh; kh++)
         for (int kw = 0; kw < g.Kw; kw++)
         {
-            T* src = col + (long)((ci * g.Kh + kh) * g.Kw + kw) * ohw;
+            T* src = col + (long)((ci * g.Kh + kh) * g.Kw + kw) * ld;
             T* plane = x + (long)ci * g.H * g.W;
             var (owLo, owHi) = g.ValidColumns(kw);
             if (owLo >= owHi) continue;

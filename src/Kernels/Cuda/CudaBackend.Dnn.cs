@@ -135,14 +135,22 @@ public sealed partial class CudaBackend
         }
     }
 
-    // Results come fastest first. In FP32 mode only FMA algorithms qualify, so no TF32 rounding sneaks in.
+    // Results come fastest first. In FP32 mode the descriptor stays at FMA math (DEFAULT would permit TF32 on
+    // Ampere and later) and tensor-op results are refused; in TF32 mode the descriptor takes the math type the
+    // chosen algorithm was timed with, as cuDNN asks.
     private (int Algorithm, long Bytes) Choose(ReadOnlySpan<CudnnConvolutionAlgoPerf> results, CudnnDescriptor convolution, string direction, in Conv2dShape s)
     {
         foreach (var r in results)
         {
             if (r.Status != CudnnStatus.Success) continue;
-            if (MathMode == CudaMathMode.Fp32 && r.MathType is CudnnMathType.TensorOp or CudnnMathType.TensorOpAllowConversion) continue;
-            Cudnn.Check(Cudnn.cudnnSetConvolutionMathType(convolution.Value, r.MathType));
+            if (MathMode == CudaMathMode.Fp32)
+            {
+                if (r.MathType is CudnnMathType.TensorOp or CudnnMathType.TensorOpAllowConversion) continue;
+            }
+            else
+            {
+                Cudnn.Check(Cudnn.cudnnSetConvolutionMathType(convolution.Value, r.MathType));
+            }
             return (r.Algorithm, (long)r.Memory);
         }
         throw new CudnnException(CudnnStatus.NotSupported, Cudnn.StatusName(CudnnStatus.NotSupported),

@@ -1,7 +1,8 @@
 // Launchers of the hand-written kernels in kernels/elementwise.cu, ntxent.cu, cosine.cu and lars.cu: argument
-// checks with clear messages, grid sizing, and one cuLaunchKernel per kernel with the arguments passed
-// through a stack-allocated pointer array (no boxing, no allocation per launch). Every launch is queued on
-// the backend's stream; nothing here synchronizes.
+// checks with clear messages, grid sizing (Launch/KernelGrids.cs), and one cuLaunchKernel per kernel with the
+// arguments passed through a stack-allocated pointer array (no boxing, no allocation per launch), in the
+// order of the kernel's parameter list. Every launch is queued on the backend's stream; nothing here
+// synchronizes.
 //
 // Scratch: IBackend passes no scratch for the deterministic reductions (the NT-Xent column-split states and
 // per-block loss terms, the cross-entropy per-block terms, LARS's per-chunk partial norms and ticket
@@ -14,21 +15,16 @@
 // LARS on the device's SM count), and the partials are summed in a fixed order, so results are bitwise
 // reproducible run to run on a given GPU.
 using System.Runtime.CompilerServices;
+using SimClr.Kernels.Cuda.Launch;
 
 namespace SimClr.Kernels.Cuda;
 
 public sealed partial class CudaBackend
 {
-    private const int KernelBlock = 256;
-    private const int WarpsPerKernelBlock = KernelBlock / 32;
-    /// <summary>Row-wise kernels that write one partial per block use at most this many blocks.</summary>
-    private const int MaxPartialBlocks = 1024;
-    /// <summary>The similarity tile edge of ntxent.cu / cosine.cu (ROWTILE) and the D slice of the NT-Xent backward.</summary>
-    private const int SimilarityTile = 64;
-    private const int NtXentDSlice = 128;
-    private const int MaxNtXentSplits = 16;
+    private const int KernelBlock = KernelGrids.Block;
+    private const int MaxPartialBlocks = KernelGrids.MaxPartialBlocks;
+    private const int MaxGridY = KernelGrids.MaxGridY;
     private const int MinScratchFloats = 1 << 16;
-    private const int MaxGridY = 65535;
 
     private CudaStorage<float>? _kernelScratch;
     private CudaStorage<uint>? _larsCounters;
@@ -49,21 +45,13 @@ public sealed partial class CudaBackend
         return slot;
     }
 
-    // ---- grid sizing ---------------------------------------------------------------------------------
+    // ---- grid sizing (KernelGrids) ----------------------------------------------------------------------
 
-    /// <summary>Blocks for a grid-stride element-wise loop over n floats moved as float4: enough to cover n
-    /// once, capped at 16 waves' worth of blocks (the loop strides over the rest).</summary>
-    private Dim3 ElementwiseBlocks(long n)
-    {
-        long blocks = Math.Max(1, (n / 4 + KernelBlock - 1) / KernelBlock);
-        return new Dim3((uint)Math.Min(blocks, 16L * MultiprocessorCount));
-    }
+    private Dim3 ElementwiseBlocks(long n) => new(KernelGrids.Elementwise(n, MultiprocessorCount));
 
-    /// <summary>Blocks for one warp per row over a grid-stride loop.</summary>
-    private Dim3 RowBlocks(long rows) => new((uint)Math.Min(Math.Max(1, (rows + WarpsPerKernelBlock - 1) / WarpsPerKernelBlock), 16L * MultiprocessorCount));
+    private Dim3 PerElementBlocks(long n) => new(KernelGrids.PerElement(n, MultiprocessorCount));
 
-    /// <summary>Blocks for one warp per row when each block writes a partial: a function of the row count only.</summary>
-    private static int PartialBlocks(int rows) => Math.Min((rows + WarpsPerKernelBlock - 1) / WarpsPerKernelBlock, MaxPartialBlocks);
+    private Dim3 RowBlocks(long rows) => new(KernelGrids.Rows(rows, MultiprocessorCount));
 
     // ---- scratch -------------------------------------------------------------------------------------
 
@@ -209,7 +197,7 @@ public sealed partial class CudaBackend
         long rows = (long)batch * channels;
         nint pdx = Arg(dx, rows * spatial, nameof(dx), op), pdy = Arg(dy, rows, nameof(dy), op);
         void** args = stackalloc void*[] { &pdx, &pdy, &rows, &spatial };
-        Launch(Kernel(ref _k.GapBwd, "elementwise", "global_avg_pool_bwd"), ElementwiseBlocks(4 * rows * spatial), KernelBlock, 0, args);
+        Launch(Kernel(ref _k.GapBwd, "elementwise", "global_avg_pool_bwd"), PerElementBlocks(rows * spatial), KernelBlock, 0, args);
     }
 
     // ---- SimCLR --------------------------------------------------------------------------------------
@@ -243,18 +231,6 @@ public sealed partial class CudaBackend
         try { s.Validate(); }
         catch (ArgumentException e) { throw new ArgumentException($"{op}: {e.Message}", nameof(s)); }
         RequireEpsilon(s.Epsilon, op);
-        if ((s.Rows + SimilarityTile - 1) / SimilarityTile > int.MaxValue / MaxNtXentSplits)
-            throw new ArgumentException($"{op}: {s.Rows} rows exceed the kernel's grid", nameof(s));
-    }
-
-    /// <summary>The column split of the NT-Xent forward: enough (row block, split) blocks to fill the GPU
-    /// about four times over (small 2N has few row blocks), at most one split per column tile.</summary>
-    private (int Splits, int TilesPerSplit) NtXentSplits(int rows)
-    {
-        int tiles = (rows + SimilarityTile - 1) / SimilarityTile;
-        int wanted = Math.Clamp((4 * MultiprocessorCount + tiles - 1) / tiles, 1, Math.Min(tiles, MaxNtXentSplits));
-        int tilesPerSplit = (tiles + wanted - 1) / wanted;
-        return ((tiles + tilesPerSplit - 1) / tilesPerSplit, tilesPerSplit);
     }
 
     public unsafe void NtXentForward(Tensor<float> loss, Tensor<float> rowLse, Tensor<float> norms, Tensor<float> z, in NtXentShape s)
@@ -265,9 +241,9 @@ public sealed partial class CudaBackend
         nint pLoss = Arg(loss, 1, nameof(loss), op), pLse = Arg(rowLse, rows, nameof(rowLse), op);
         nint pNorms = Arg(norms, rows, nameof(norms), op), pz = Arg(z, (long)rows * dim, nameof(z), op);
         float invTau = (float)(1.0 / s.Temperature), eps = (float)s.Epsilon;
-        var (splits, tilesPerSplit) = NtXentSplits(rows);
-        int rowTiles = (rows + SimilarityTile - 1) / SimilarityTile;
-        int partialBlocks = PartialBlocks(rows);
+        var (splits, tilesPerSplit) = KernelGrids.NtXentSplits(rows, MultiprocessorCount);
+        int rowTiles = KernelGrids.Tiles(rows);
+        int partialBlocks = KernelGrids.PartialBlocks(rows);
         float meanScale = 1f / rows;
 
         nint terms = Scratch(MaxPartialBlocks + 2L * splits * rows);
@@ -293,8 +269,8 @@ public sealed partial class CudaBackend
         nint pLse = Arg(rowLse, rows, nameof(rowLse), op), pNorms = Arg(norms, rows, nameof(norms), op);
         float invTau = (float)(1.0 / s.Temperature), eps = (float)s.Epsilon;
         float coef = (float)(lossGrad / (rows * s.Temperature));
-        int rowTiles = (rows + SimilarityTile - 1) / SimilarityTile;
-        int slices = (dim + NtXentDSlice - 1) / NtXentDSlice;
+        int rowTiles = KernelGrids.Tiles(rows);
+        int slices = (dim + KernelGrids.NtXentDSlice - 1) / KernelGrids.NtXentDSlice;
         if (slices > MaxGridY) throw new ArgumentException($"{op}: Dim {dim} exceeds the kernel's grid", nameof(s));
 
         void** tileArgs = stackalloc void*[] { &pdz, &pz, &pLse, &pNorms, &rows, &dim, &invTau, &eps, &coef };
@@ -307,12 +283,12 @@ public sealed partial class CudaBackend
     {
         const string op = nameof(CosineSimilarity);
         RequirePositive(m, nameof(m), op); RequirePositive(n, nameof(n), op); RequirePositive(dim, nameof(dim), op);
-        long rowTiles = (m + SimilarityTile - 1L) / SimilarityTile;
-        if (rowTiles > MaxGridY) throw new ArgumentException($"{op}: m = {m} exceeds the kernel's grid ({MaxGridY * SimilarityTile} rows)", nameof(m));
+        int rowTiles = KernelGrids.Tiles(m);
+        if (rowTiles > MaxGridY) throw new ArgumentException($"{op}: m = {m} exceeds the kernel's grid ({MaxGridY * KernelGrids.SimilarityTile} rows)", nameof(m));
         nint ps = Arg(s, (long)m * n, nameof(s), op), pa = Arg(a, (long)m * dim, nameof(a), op), pb = Arg(b, (long)n * dim, nameof(b), op);
         float eps = (float)CosineEpsilon;
         void** args = stackalloc void*[] { &ps, &pa, &pb, &m, &n, &dim, &eps };
-        Launch(Kernel(ref _k.Cosine, "cosine", "cosine_similarity"), new Dim3((uint)((n + SimilarityTile - 1L) / SimilarityTile), (uint)rowTiles), KernelBlock, 0, args);
+        Launch(Kernel(ref _k.Cosine, "cosine", "cosine_similarity"), new Dim3((uint)KernelGrids.Tiles(n), (uint)rowTiles), KernelBlock, 0, args);
     }
 
     /// <summary>Rows shorter than this are divided by it instead of their norm (as the CPU twin).</summary>
@@ -330,7 +306,7 @@ public sealed partial class CudaBackend
         nint pLoss = Arg(loss, 1, nameof(loss), op), pProbs = Arg(probs, n, nameof(probs), op);
         nint pLogits = Arg(logits, n, nameof(logits), op), pLabels = Arg(labels, s.Batch, nameof(labels), op);
         int rows = s.Batch, classes = s.Classes;
-        int partialBlocks = PartialBlocks(rows);
+        int partialBlocks = KernelGrids.PartialBlocks(rows);
         float meanScale = 1f / rows;
         nint terms = Scratch(MaxPartialBlocks);
 
@@ -349,7 +325,7 @@ public sealed partial class CudaBackend
         int rows = s.Batch, classes = s.Classes;
         float scale = (float)(lossGrad / s.Batch);
         void** args = stackalloc void*[] { &pd, &pp, &pl, &rows, &classes, &scale };
-        Launch(Kernel(ref _k.XentBwd, "elementwise", "softmax_xent_bwd"), ElementwiseBlocks(4 * n), KernelBlock, 0, args);
+        Launch(Kernel(ref _k.XentBwd, "elementwise", "softmax_xent_bwd"), PerElementBlocks(n), KernelBlock, 0, args);
     }
 
     // ---- optimizers ----------------------------------------------------------------------------------
@@ -367,11 +343,6 @@ public sealed partial class CudaBackend
         return (int)segments.Length;
     }
 
-    /// <summary>Blocks per segment of the multi-tensor kernels: the grid is (chunks, segments) and big
-    /// segments are strided over by their chunks, so about eight blocks per SM in total, at least four per
-    /// segment so that the largest tensor does not sit on a single SM.</summary>
-    private int OptimizerChunks(int segments) => Math.Clamp((8 * MultiprocessorCount + segments - 1) / segments, 4, 64);
-
     public unsafe void LarsUpdate(Tensor<float> param, Tensor<float> momentum, Tensor<float> grad, Tensor<ParamSegment> segments, Tensor<float> normScratch, in LarsHyper h)
     {
         const string op = nameof(LarsUpdate);
@@ -380,7 +351,7 @@ public sealed partial class CudaBackend
         long n = param.Length;
         nint pw = Arg(param, n, nameof(param), op), pv = Arg(momentum, n, nameof(momentum), op), pg = Arg(grad, n, nameof(grad), op);
         nint pSeg = Arg(segments, count, nameof(segments), op), pNorms = Arg(normScratch, 2L * count, nameof(normScratch), op);
-        int chunks = OptimizerChunks(count);
+        int chunks = KernelGrids.OptimizerChunks(count, MultiprocessorCount);
         // Partials are doubles: 2 per (segment, chunk), i.e. 4 floats.
         nint partials = Scratch(4L * count * chunks);
         nint counters = LarsCounters(count);
@@ -401,7 +372,7 @@ public sealed partial class CudaBackend
         long n = param.Length;
         nint pw = Arg(param, n, nameof(param), op), pv = Arg(momentum, n, nameof(momentum), op), pg = Arg(grad, n, nameof(grad), op);
         nint pSeg = Arg(segments, count, nameof(segments), op);
-        int chunks = OptimizerChunks(count);
+        int chunks = KernelGrids.OptimizerChunks(count, MultiprocessorCount);
         float lr = (float)h.LearningRate, m = (float)h.Momentum, wd = (float)h.WeightDecay;
         int nesterov = h.Kind == MomentumKind.Nesterov ? 1 : 0;
         void** args = stackalloc void*[] { &pw, &pv, &pg, &pSeg, &chunks, &lr, &m, &wd, &nesterov };

@@ -67,6 +67,20 @@ public sealed class ImageDataset
         return Subset(idx);
     }
 
+    /// <summary>The samples of <paramref name="first"/> followed by those of <paramref name="second"/> (same image
+    /// size and channels; labels kept, so labeled + unlabeled gives a set with some −1 labels).</summary>
+    public static ImageDataset Concat(ImageDataset first, ImageDataset second, string? name = null)
+    {
+        if (first.Shape with { Count = 0 } != second.Shape with { Count = 0 })
+            throw new ArgumentException($"cannot join {first} with {second}: image sizes differ", nameof(second));
+        var images = new byte[first.Images.LongLength + second.Images.LongLength];
+        first.Images.CopyTo(images, 0);
+        second.Images.CopyTo(images, first.Images.LongLength);
+        var names = first.ClassCount >= second.ClassCount ? first.ClassNames : second.ClassNames;
+        return new ImageDataset(name ?? $"{first.Name}+{second.Name}", first.Shape with { Count = first.Count + second.Count },
+            images, [.. first.Labels, .. second.Labels], names);
+    }
+
     public override string ToString() => $"{Name}: {Count} images {Shape.Height}x{Shape.Width}x{Shape.Channels}, {ClassCount} classes";
 }
 

@@ -50,17 +50,21 @@ public static class ImageFolderReader
         int imageBytes = size * size * 3;
         var images = new byte[(long)files.Count * imageBytes];
         var labels = files.Select(f => f.Label).ToArray();
+        var failures = new DatasetException?[files.Count];
         Parallel.For(0, files.Count, i =>
         {
             string path = files[i].Path;
-            ImageResult decoded;
-            try { decoded = ImageResult.FromMemory(File.ReadAllBytes(path), ColorComponents.RedGreenBlue); }
+            try
+            {
+                var decoded = ImageResult.FromMemory(File.ReadAllBytes(path), ColorComponents.RedGreenBlue);
+                ResizeSquare(images.AsSpan(i * imageBytes, imageBytes), size, decoded.Data, decoded.Height, decoded.Width);
+            }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
-                throw new DatasetException($"{path}: cannot decode image ({e.Message})", e);
+                failures[i] = new DatasetException($"{path}: cannot decode image ({e.Message})", e);
             }
-            ResizeSquare(images.AsSpan(i * imageBytes, imageBytes), size, decoded.Data, decoded.Height, decoded.Width);
         });
+        if (failures.FirstOrDefault(f => f is not null) is { } failure) throw failure;
         return new ImageDataset(name, new ImageSetShape(files.Count, size, size, 3), images, labels, classes);
     }
 

@@ -77,10 +77,18 @@ public class CudaKernelOpsTests
         CpuTwin.ReluForward(y.Cpu, x.Cpu); gpu.ReluForward(y.Gpu, x.Gpu);
         AssertPair(gpu, y, "relu forward");
 
+        var inPlace = Pair(gpu, xv, offset);
+        CpuTwin.ReluForward(inPlace.Cpu, inPlace.Cpu); gpu.ReluForward(inPlace.Gpu, inPlace.Gpu);
+        AssertPair(gpu, inPlace, "relu forward in place");
+
         var dx = Pair(gpu, yv, offset);
         var dy = Pair(gpu, gv, offset);
         CpuTwin.ReluBackward(dx.Cpu, dy.Cpu, x.Cpu); gpu.ReluBackward(dx.Gpu, dy.Gpu, x.Gpu);
         AssertPair(gpu, dx, "relu backward");
+
+        dy = Pair(gpu, gv, offset);
+        CpuTwin.ReluBackward(dy.Cpu, dy.Cpu, x.Cpu); gpu.ReluBackward(dy.Gpu, dy.Gpu, x.Gpu);
+        AssertPair(gpu, dy, "relu backward with dx aliasing dy");
     }
 
     [Theory]
@@ -147,6 +155,7 @@ public class CudaKernelOpsTests
         { 4096, 128, 0.5, false },
         { 4096, 37, 0.1, false },
         { 16384, 128, 0.2, false },
+        { 16384, 37, 0.5, false },
     };
 
     [Theory]

@@ -1,21 +1,20 @@
 // Host emulation of the CUDA subset that kernels/*.cu use, so that the kernels' index math, tiling,
 // barriers and reductions actually execute (and are checked against double references) on machines
-// without a GPU. Blocks run one after another; each CUDA thread of a block is a std::thread, so
-// __syncthreads is a real barrier and a missing one shows up as a wrong result. Warp shuffles exchange
-// through a per-warp buffer between two warp barriers, which requires converged warps, as the kernels
-// do. __shared__ becomes a function-local static: correct because blocks never run concurrently.
+// without a GPU. Blocks run one after another; each CUDA thread of a block is a cooperative fiber that
+// runs until it reaches a barrier, so __syncthreads really separates phases (a missing one shows up as a
+// wrong result: the fibers before it have run ahead). Warp shuffles exchange through a per-warp buffer
+// between two warp barriers, which requires converged warps, as the kernels do. __shared__ becomes a
+// function-local static: correct because blocks never run concurrently.
 // Not emulated: memory-model subtleties (L1 incoherence), timing, occupancy, real float ordering of a
 // GPU's FMA contraction; those need the CPU-vs-CUDA tests on a device.
 #pragma once
 #include <cstdint>
 #include <cmath>
 #include <cstring>
-#include <thread>
-#include <barrier>
+#include <array>
 #include <vector>
-#include <atomic>
-#include <memory>
 #include <functional>
+#include <ucontext.h>
 #define __device__
 #define __host__
 #define __global__
@@ -35,63 +34,124 @@ inline float __int_as_float(int i) { float f; memcpy(&f, &i, 4); return f; }
 inline int min(int a, int b) { return a < b ? a : b; }
 inline int max(int a, int b) { return a > b ? a : b; }
 #include <math.h>
-thread_local dim3 threadIdx, blockIdx;
-dim3 blockDim, gridDim;
-struct WarpX { std::barrier<> bar{32}; alignas(8) unsigned char slot[32][8]; };
-std::barrier<>* g_block_bar;
-std::vector<std::unique_ptr<WarpX>> g_warps;
-inline void __syncthreads() { g_block_bar->arrive_and_wait(); }
-inline void __threadfence() { std::atomic_thread_fence(std::memory_order_seq_cst); }
-template <class T> T __shfl_xor_sync(unsigned, T v, int off)
+// ---- cooperative threads ----------------------------------------------------------------------
+// Each CUDA thread of a block is a fiber (ucontext) on one OS thread; a fiber runs until it waits at a
+// barrier or returns, then the next one runs, round robin. A barrier releases when its last
+// participant arrives, exactly like __syncthreads (block) and a converged warp's shuffle (32 lanes).
+struct Fiber
+{
+    ucontext_t context;
+    std::vector<unsigned char> stack;
+    bool finished = false;
+    dim3 thread;
+};
+
+dim3 threadIdx, blockIdx, blockDim, gridDim;
+static ucontext_t g_scheduler;
+static std::vector<Fiber>* g_fibers;
+static int g_current;
+
+static void yield_to_scheduler()
+{
+    swapcontext(&(*g_fibers)[g_current].context, &g_scheduler);
+    threadIdx = (*g_fibers)[g_current].thread; // the scheduler ran other fibers in between
+}
+
+struct Barrier
+{
+    int expected = 0, arrived = 0;
+    unsigned generation = 0;
+    void wait()
+    {
+        const unsigned mine = generation;
+        if (++arrived == expected)
+        {
+            arrived = 0;
+            generation++;
+            return;
+        }
+        while (generation == mine) yield_to_scheduler();
+    }
+};
+
+static Barrier g_block_barrier;
+static std::vector<Barrier> g_warp_barriers;
+static std::vector<std::array<unsigned char, 8>> g_lane_slots;
+
+inline void __syncthreads() { g_block_barrier.wait(); }
+inline void __threadfence() {}
+
+template <class T>
+T __shfl_xor_sync(unsigned, T v, int offset)
 {
     static_assert(sizeof(T) <= 8);
-    WarpX& w = *g_warps[threadIdx.x / 32];
-    int lane = threadIdx.x % 32;
-    memcpy(w.slot[lane], &v, sizeof(T));
-    w.bar.arrive_and_wait();
-    T r; memcpy(&r, w.slot[lane ^ off], sizeof(T));
-    w.bar.arrive_and_wait();
+    const int t = (int)threadIdx.x, warp = t / 32;
+    memcpy(g_lane_slots[t].data(), &v, sizeof(T));
+    g_warp_barriers[warp].wait();
+    T r;
+    memcpy(&r, g_lane_slots[warp * 32 + ((t % 32) ^ offset)].data(), sizeof(T));
+    g_warp_barriers[warp].wait();
     return r;
 }
-inline unsigned atomicAdd(unsigned* p, unsigned v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
-// Runs kernel k over grid x block. One std::thread per CUDA thread, reused across the grid's blocks:
-// the threads meet at a start barrier, run one block, and meet again at an end barrier.
+
+inline unsigned atomicAdd(unsigned* p, unsigned v)
+{
+    unsigned old = *p;
+    *p = old + v;
+    return old;
+}
+
+static std::function<void()> g_block_body;
+
+static void fiber_entry()
+{
+    threadIdx = (*g_fibers)[g_current].thread;
+    g_block_body();
+    (*g_fibers)[g_current].finished = true;
+}
+
+// Runs kernel k over grid × block (1-d blocks, a multiple of 32 threads), one block after another.
 template <class... A, class... B>
 void launch(void (*k)(A...), dim3 grid, dim3 block, B... args)
 {
     gridDim = grid;
     blockDim = block;
-    const int n = (int)(block.x * block.y * block.z);
-    std::barrier<> blockBar(n), start(n + 1), end(n + 1);
-    g_block_bar = &blockBar;
-    g_warps.clear();
-    for (int w = 0; w < (n + 31) / 32; w++) g_warps.emplace_back(new WarpX());
-    dim3 current;
-    bool done = false;
-    std::vector<std::thread> threads;
-    for (int t = 0; t < n; t++)
-        threads.emplace_back([&, t] {
-            threadIdx = {(unsigned)t, 0, 0};
-            for (;;)
+    const int n = (int)block.x;
+    g_block_body = [&] { k(args...); };
+    g_warp_barriers.assign((n + 31) / 32, Barrier{});
+    for (auto& w : g_warp_barriers) w.expected = 32;
+    g_lane_slots.assign(n, {});
+    std::vector<Fiber> fibers(n);
+    g_fibers = &fibers;
+    for (unsigned by = 0; by < grid.y; by++)
+        for (unsigned bx = 0; bx < grid.x; bx++)
+        {
+            blockIdx = {bx, by, 0};
+            g_block_barrier = Barrier{};
+            g_block_barrier.expected = n;
+            for (int t = 0; t < n; t++)
             {
-                start.arrive_and_wait();
-                if (done) return;
-                blockIdx = current;
-                k(args...);
-                end.arrive_and_wait();
+                Fiber& f = fibers[t];
+                f.finished = false;
+                f.thread = {(unsigned)t, 0, 0};
+                f.stack.resize(1 << 16);
+                getcontext(&f.context);
+                f.context.uc_stack.ss_sp = f.stack.data();
+                f.context.uc_stack.ss_size = f.stack.size();
+                f.context.uc_link = &g_scheduler;
+                makecontext(&f.context, fiber_entry, 0);
             }
-        });
-    for (unsigned bz = 0; bz < grid.z; bz++)
-        for (unsigned by = 0; by < grid.y; by++)
-            for (unsigned bx = 0; bx < grid.x; bx++)
+            for (int live = n; live > 0;)
             {
-                current = {bx, by, bz};
-                start.arrive_and_wait();
-                end.arrive_and_wait();
+                live = 0;
+                for (g_current = 0; g_current < n; g_current++)
+                {
+                    if (fibers[g_current].finished) continue;
+                    swapcontext(&g_scheduler, &fibers[g_current].context);
+                    if (!fibers[g_current].finished) live++;
+                }
             }
-    done = true;
-    start.arrive_and_wait();
-    for (auto& t : threads) t.join();
+        }
 }
 
 // ---- checking helpers shared by the *_emu.cpp drivers --------------------------------------------

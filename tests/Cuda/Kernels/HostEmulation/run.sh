@@ -7,7 +7,7 @@ out="${1:-$(mktemp -d)}"
 mkdir -p "$out"
 status=0
 for driver in ntxent_emu cosine_lars_emu elementwise_emu; do
-  g++ -std=c++20 -O2 -Wall -Wno-unknown-pragmas -pthread -o "$out/$driver" "$here/$driver.cpp"
+  g++ -std=c++20 -O2 -Wall -Wno-unknown-pragmas -o "$out/$driver" "$here/$driver.cpp"
   "$out/$driver" || status=1
 done
 exit $status
