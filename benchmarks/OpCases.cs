@@ -97,7 +97,7 @@ public static class OpCases
             var b = buf.Random(tb == Transpose.None ? new Shape(k, n) : new Shape(n, k), 2);
             var c = buf.Zeros<float>(new Shape(m, n));
             var s = new GemmShape(m, n, k, ta, tb);
-            return new CaseBody(() => buf.Backend.Gemm(c, a, b, s), Work.Math(s.Flops, F * ((long)m * k + (long)k * n + (long)m * n)));
+            return new CaseBody(() => buf.Backend.Gemm(c, a, b, s), new Work(s.Flops, F * ((long)m * k + (long)k * n + (long)m * n)));
         });
 
     public enum ConvPass { Forward, BackwardData, BackwardFilter }
@@ -121,7 +121,7 @@ public static class OpCases
                 ConvPass.BackwardData => () => be.Conv2dBackwardData(x, y, w, s),
                 _ => () => be.Conv2dBackwardFilter(w, y, x, s),
             };
-            return new CaseBody(run, Work.Math(s.Flops, bytes));
+            return new CaseBody(run, new Work(s.Flops, bytes));
         });
     }
 
@@ -143,7 +143,8 @@ public static class OpCases
             {
                 be.NtXentForward(loss, lse, norms, z, s);
                 be.NtXentBackward(dz, z, lse, norms, s);
-            }, new Work(6 * r * r * dim, F * (3.0 * rows * dim + 4.0 * rows), rows, "rows"));
+            }, new Work(6 * r * r * dim, F * (3.0 * rows * dim + 4.0 * rows), rows, "rows"),
+                "flops 6R²d: similarities in the forward, recomputed in the backward, and the gradient product");
         });
 
     public static OpCase NtXentForward(int rows, int dim, double temperature = 0.5) =>
@@ -168,7 +169,7 @@ public static class OpCases
             var s = buf.Zeros<float>(new Shape(m, n));
             var be = buf.Backend;
             return new CaseBody(() => be.CosineSimilarity(s, a, b, m, n, dim),
-                Work.Math(2.0 * m * n * dim, F * ((double)m * dim + (double)n * dim + (double)m * n)));
+                new Work(2.0 * m * n * dim, F * ((double)m * dim + (double)n * dim + (double)m * n)));
         });
 
     /// <summary>LARS over a model's parameter segments. Bytes: the norm pass reads w and g, the update
@@ -186,7 +187,8 @@ public static class OpCases
             var scratch = buf.Zeros<float>(new Shape(2 * segments.Count));
             var h = new LarsHyper(LearningRate: 0.3);
             var be = buf.Backend;
-            return new CaseBody(() => be.LarsUpdate(param, mom, grad, segs, scratch, h), new Work(0, 7 * F * p, p, "params"));
+            return new CaseBody(() => be.LarsUpdate(param, mom, grad, segs, scratch, h), new Work(0, 7 * F * p, p, "params"),
+                "bytes: 7 floats per parameter (norms read w, g; the update reads w, g, v and writes w, v)");
         });
 
     public enum Elementwise { Fill, Copy, Scale, Axpy, Add, ReluForward, ReluBackward }
@@ -228,7 +230,8 @@ public static class OpCases
             var be = buf.Backend;
             int epoch = 0;
             return new CaseBody(() => be.AugmentViews(views, images, indices, set, spec, new AugmentKey(42, epoch++, 0)),
-                new Work(0, (double)set.Elements + F * batch * 3.0 * spec.OutHeight * spec.OutWidth, batch, "images"));
+                new Work(0, (double)set.Elements + F * batch * 3.0 * spec.OutHeight * spec.OutWidth, batch, "images"),
+                "bytes: each uint8 source image whole (an upper bound on what a crop reads) + the float output");
         });
 
     private static long Total(IReadOnlyList<ParamSegment> segments) => segments.Sum(s => s.Length);

@@ -12,11 +12,7 @@ namespace SimClr.Benchmarks;
 
 /// <summary>The compulsory work of one run: floating-point operations and bytes moved to and from memory.
 /// Items counts what a user thinks in (images, parameters, rows); Unit names them.</summary>
-public sealed record Work(double Flops, double Bytes, double Items = 0, string Unit = "")
-{
-    public static Work Math(double flops, double bytes) => new(flops, bytes);
-    public static Work Memory(double bytes) => new(0, bytes);
-}
+public sealed record Work(double Flops, double Bytes, double Items = 0, string Unit = "");
 
 /// <summary>The device's ceilings, measured by the suite itself on the machine it runs on.</summary>
 public sealed record Roofline(double PeakGflops, double BandwidthGBps, string PeakMethod, string BandwidthMethod)
