@@ -112,7 +112,9 @@ extern "C" __global__ void __launch_bounds__(256) global_avg_pool_bwd(float* __r
 {
     const float invSpatial = 1.0f / (float)spatial;
     const i64 n = rows * spatial;
-    for (i64 i = global_thread_index(); i < n; i += grid_stride()) dx[i] = dy[i / spatial] * invSpatial;
+    const bool narrow = n <= 0xffffffffll; // 32-bit division is several times cheaper than 64-bit
+    for (i64 i = global_thread_index(); i < n; i += grid_stride())
+        dx[i] = dy[narrow ? (i64)((u32)i / (u32)spatial) : i / spatial] * invSpatial;
 }
 
 // y = x / max(‖x‖, eps) per row, norms[row] = ‖x‖; one warp per row.
@@ -200,9 +202,11 @@ extern "C" __global__ void __launch_bounds__(256) softmax_xent_bwd(float* __rest
     const int* __restrict__ labels, int rows, int classes, float scale)
 {
     const i64 n = (i64)rows * classes;
+    const bool narrow = n <= 0xffffffffll; // 32-bit division is several times cheaper than 64-bit
     for (i64 i = global_thread_index(); i < n; i += grid_stride())
     {
-        const int row = (int)(i / classes), col = (int)(i % classes);
+        const int row = narrow ? (int)((u32)i / (u32)classes) : (int)(i / classes);
+        const int col = (int)(i - (i64)row * classes);
         dlogits[i] = scale * (probs[i] - (col == labels[row] ? 1.0f : 0.0f));
     }
 }

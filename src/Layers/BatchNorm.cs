@@ -3,7 +3,8 @@
 // estimate. Parameters "{name}.weight" (γ = 1) and "{name}.bias" (β = 0) are flagged NoWeightDecay|NoAdaptation
 // as SimCLR excludes them from weight decay and LARS; buffers "{name}.running_mean" (0), "{name}.running_var"
 // (1) and the host counter "{name}.num_batches_tracked". Training mode saves the batch mean and 1/σ for
-// Backward; inference mode uses the running statistics and has no Backward.
+// Backward; inference mode uses the running statistics and has no Backward. Backward never reads the
+// output y, so the layer after a BN may overwrite y in place (the in-place ReLU and the residual join do).
 // Accumulation rule: dγ +=, dβ +=, dx =.
 using System.Numerics;
 using SimClr.Kernels;

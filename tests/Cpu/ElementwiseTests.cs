@@ -53,6 +53,18 @@ public class ElementwiseTests
     }
 
     [Fact]
+    public void ReluRunsInPlace()
+    {
+        var a = Random(Length, 10); var g = Random(Length, 11);
+        var x = Tensor(a);
+        Backend.ReluForward(x, x);
+        Assert.Equal(a.Select(v => Math.Max(v, 0)).ToArray(), Read(x));
+        var d = Tensor(g);
+        Backend.ReluBackward(d, d, x);
+        Assert.Equal(a.Select((v, i) => v > 0 ? g[i] : 0).ToArray(), Read(d));
+    }
+
+    [Fact]
     public void ReluBackwardMatchesFiniteDifferences()
     {
         // Magnitudes in [0.1, 1] with random signs: no input within h of the kink at 0.

@@ -1,8 +1,12 @@
 // Batch normalization over x[N, C, Spatial] on the CPU (Spatial = H·W for 2d, 1 for 1d), one channel
 // per work item. Training saves the batch mean and 1/sqrt(var + eps) with the BIASED variance, and
 // updates the running statistics PyTorch's way: running = (1 − m)·running + m·batch, with the
-// UNBIASED variance for running_var. Statistics accumulate in double whatever T is.
+// UNBIASED variance for running_var. Each (sample, channel) plane is reduced with SIMD in T and the plane
+// results are accumulated in double; the per-channel coefficients are computed in double.
 // Accumulation rule: dx is overwritten; dgamma and dbeta are added to.
+using System.Numerics;
+using TP = System.Numerics.Tensors.TensorPrimitives;
+
 namespace SimClr.Kernels.Cpu;
 
 public sealed partial class CpuBackend<T>
@@ -27,21 +31,14 @@ public sealed partial class CpuBackend<T>
         {
             var xs = x.Span; var ys = y.Span;
             double sum = 0;
-            for (int n = 0; n < shape.Batch; n++)
-                foreach (var v in Plane(xs, shape, n, c)) sum += Wide(v);
+            for (int n = 0; n < shape.Batch; n++) sum += Wide(TP.Sum<T>(Plane(xs, shape, n, c)));
             double mean = sum / count;
             double sq = 0;
-            for (int n = 0; n < shape.Batch; n++)
-                foreach (var v in Plane(xs, shape, n, c)) { double d = Wide(v) - mean; sq += d * d; }
+            for (int n = 0; n < shape.Batch; n++) sq += SquaredDeviations(Plane(xs, shape, n, c), Cast(mean));
             double variance = sq / count;
             double invStd = 1.0 / Math.Sqrt(variance + shape.Epsilon);
             double scale = Wide(gamma.Span[c]) * invStd, shift = Wide(beta.Span[c]) - mean * scale;
-            for (int n = 0; n < shape.Batch; n++)
-            {
-                var src = Plane(xs, shape, n, c);
-                var dst = Plane(ys, shape, n, c);
-                for (int i = 0; i < dst.Length; i++) dst[i] = Cast(Wide(src[i]) * scale + shift);
-            }
+            for (int n = 0; n < shape.Batch; n++) Affine(Plane(xs, shape, n, c), Cast(scale), Cast(shift), Plane(ys, shape, n, c));
             saveMean.Span[c] = Cast(mean);
             saveInvStd.Span[c] = Cast(invStd);
             double m = shape.Momentum;
@@ -65,12 +62,7 @@ public sealed partial class CpuBackend<T>
         {
             double scale = Wide(gamma.Span[c]) / Math.Sqrt(Wide(runningVar.Span[c]) + shape.Epsilon);
             double shift = Wide(beta.Span[c]) - Wide(runningMean.Span[c]) * scale;
-            for (int n = 0; n < shape.Batch; n++)
-            {
-                var src = Plane(x.Span, shape, n, c);
-                var dst = Plane(y.Span, shape, n, c);
-                for (int i = 0; i < dst.Length; i++) dst[i] = Cast(Wide(src[i]) * scale + shift);
-            }
+            for (int n = 0; n < shape.Batch; n++) Affine(Plane(x.Span, shape, n, c), Cast(scale), Cast(shift), Plane(y.Span, shape, n, c));
         });
     }
 
@@ -92,34 +84,92 @@ public sealed partial class CpuBackend<T>
         Parallel.For(0, s.Channels, c =>
         {
             double mean = Wide(saveMean.Span[c]), invStd = Wide(saveInvStd.Span[c]);
-            double sumDy = 0, sumDyXhat = 0;
+            double sumDy = 0, sumDyCentered = 0;
             for (int n = 0; n < shape.Batch; n++)
             {
-                var xs = Plane(x.Span, shape, n, c);
                 var dys = Plane(dy.Span, shape, n, c);
-                for (int i = 0; i < xs.Length; i++)
-                {
-                    double g = Wide(dys[i]);
-                    sumDy += g;
-                    sumDyXhat += g * (Wide(xs[i]) - mean) * invStd;
-                }
+                sumDy += Wide(TP.Sum<T>(dys));
+                sumDyCentered += CenteredDot(dys, Plane(x.Span, shape, n, c), Cast(mean));
             }
-            // dx = γ·invStd·(dy − mean(dy) − x̂·mean(dy·x̂)), the gradient through the batch statistics.
+            double sumDyXhat = sumDyCentered * invStd;
+            // dx = γ·invStd·(dy − mean(dy) − x̂·mean(dy·x̂)), the gradient through the batch statistics,
+            // written dx = k·dy + b·(x − mean) + c with x̂ = (x − mean)·invStd (centred, so a large mean cannot cancel).
             double k = Wide(gamma.Span[c]) * invStd, meanDy = sumDy / count, meanDyXhat = sumDyXhat / count;
+            double b = -k * invStd * meanDyXhat, c0 = -k * meanDy;
             for (int n = 0; n < shape.Batch; n++)
-            {
-                var xs = Plane(x.Span, shape, n, c);
-                var dys = Plane(dy.Span, shape, n, c);
-                var dxs = Plane(dx.Span, shape, n, c);
-                for (int i = 0; i < xs.Length; i++)
-                {
-                    double xhat = (Wide(xs[i]) - mean) * invStd;
-                    dxs[i] = Cast(k * (Wide(dys[i]) - meanDy - xhat * meanDyXhat));
-                }
-            }
+                CenteredAffine(Plane(dy.Span, shape, n, c), Cast(k), Plane(x.Span, shape, n, c), Cast(mean), Cast(b), Cast(c0), Plane(dx.Span, shape, n, c));
             dgamma.Span[c] += Cast(sumDyXhat);
             dbeta.Span[c] += Cast(sumDy);
         });
+    }
+
+    /// <summary>Σ (x − mean)² in T lanes, returned in double.</summary>
+    private static double SquaredDeviations(ReadOnlySpan<T> x, T mean)
+    {
+        int i = 0;
+        T total = T.Zero;
+        if (Vector.IsHardwareAccelerated && Vector<T>.IsSupported && x.Length >= Vector<T>.Count)
+        {
+            var acc = Vector<T>.Zero;
+            var m = new Vector<T>(mean);
+            for (; i <= x.Length - Vector<T>.Count; i += Vector<T>.Count)
+            {
+                var d = new Vector<T>(x[i..]) - m;
+                acc += d * d;
+            }
+            total = Vector.Sum(acc);
+        }
+        double sum = Wide(total);
+        for (; i < x.Length; i++) { double d = Wide(x[i] - mean); sum += d * d; }
+        return sum;
+    }
+
+    /// <summary>Σ dy·(x − mean) in T lanes, returned in double.</summary>
+    private static double CenteredDot(ReadOnlySpan<T> dy, ReadOnlySpan<T> x, T mean)
+    {
+        int i = 0;
+        T total = T.Zero;
+        if (Vector.IsHardwareAccelerated && Vector<T>.IsSupported && x.Length >= Vector<T>.Count)
+        {
+            var acc = Vector<T>.Zero;
+            var m = new Vector<T>(mean);
+            for (; i <= x.Length - Vector<T>.Count; i += Vector<T>.Count)
+                acc += new Vector<T>(dy[i..]) * (new Vector<T>(x[i..]) - m);
+            total = Vector.Sum(acc);
+        }
+        double sum = Wide(total);
+        for (; i < x.Length; i++) sum += Wide(dy[i]) * Wide(x[i] - mean);
+        return sum;
+    }
+
+    /// <summary>y = x·scale + shift.</summary>
+    private static void Affine(ReadOnlySpan<T> x, T scale, T shift, Span<T> y)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated && Vector<T>.IsSupported)
+        {
+            var vs = new Vector<T>(scale);
+            var vb = new Vector<T>(shift);
+            for (; i <= x.Length - Vector<T>.Count; i += Vector<T>.Count)
+                (new Vector<T>(x[i..]) * vs + vb).CopyTo(y[i..]);
+        }
+        for (; i < x.Length; i++) y[i] = x[i] * scale + shift;
+    }
+
+    /// <summary>z = a·u + b·(v − m) + c.</summary>
+    private static void CenteredAffine(ReadOnlySpan<T> u, T a, ReadOnlySpan<T> v, T m, T b, T c, Span<T> z)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated && Vector<T>.IsSupported)
+        {
+            var va = new Vector<T>(a);
+            var vm = new Vector<T>(m);
+            var vb = new Vector<T>(b);
+            var vc = new Vector<T>(c);
+            for (; i <= u.Length - Vector<T>.Count; i += Vector<T>.Count)
+                (new Vector<T>(u[i..]) * va + (new Vector<T>(v[i..]) - vm) * vb + vc).CopyTo(z[i..]);
+        }
+        for (; i < u.Length; i++) z[i] = u[i] * a + (v[i] - m) * b + c;
     }
 
     private static Span<T> Plane(Span<T> t, in BatchNormShape s, int n, int c) => t.Slice((n * s.Channels + c) * s.Spatial, s.Spatial);

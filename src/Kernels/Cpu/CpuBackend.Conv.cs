@@ -101,7 +101,7 @@ public sealed partial class CpuBackend<T>
             throw new ArgumentException($"{op}: {s} is too large for the CPU backend", nameof(s));
     }
 
-    private unsafe delegate void GroupBody(int n0, int count, nint col, nint gathered, int worker);
+    private delegate void GroupBody(int n0, int count, nint col, nint gathered, int worker);
 
     /// <summary>Per-sample sizes of a convolution, flattened for the im2col GEMMs, and the grouping of the batch.</summary>
     private readonly unsafe struct ConvGeometry

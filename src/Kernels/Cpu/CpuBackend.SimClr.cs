@@ -7,6 +7,8 @@
 // loss = (1/2N) Σᵢ (lseᵢ − s_{i,p(i)}) with p(i) = (i + N) mod 2N. With P_ij = exp(s_ij − lseᵢ) (0 on the
 // diagonal) and G_ij = (P_ij − [j = p(i)])/2N, ∂loss/∂ẑᵢ = (1/τ) Σⱼ (G_ij + G_ji) ẑⱼ, which the backward
 // then maps through the normalization exactly like L2NormalizeBackward.
+using TP = System.Numerics.Tensors.TensorPrimitives;
+
 namespace SimClr.Kernels.Cpu;
 
 public sealed partial class CpuBackend<T>
@@ -64,24 +66,33 @@ public sealed partial class CpuBackend<T>
         var lse = Need(rowLse, s.Rows, nameof(rowLse), op);
         var ns = Need(norms, s.Rows, nameof(norms), op);
         var zs = Need(z, (long)s.Rows * s.Dim, nameof(z), op);
-        var zhat = NormalizedRows(zs, s.Rows, s.Dim, s.Epsilon, ns);
-        var shape = s;
-        var rowLoss = new double[s.Rows];
-        var lseWide = new double[s.Rows];
-        Parallel.For(0, s.Rows, i =>
+        int rows = s.Rows;
+        var zhat = Pool.Rent(rows * s.Dim);
+        var lseWide = Pool.Rent(rows);
+        var rowLoss = Pool.Rent(rows);
+        try
         {
-            var sim = new double[shape.Rows];
-            SimilarityRow(sim, zhat, i, shape);
-            double max = double.NegativeInfinity;
-            for (int j = 0; j < shape.Rows; j++) if (j != i) max = Math.Max(max, sim[j]);
-            double sum = 0;
-            for (int j = 0; j < shape.Rows; j++) if (j != i) sum += Math.Exp(sim[j] - max);
-            lseWide[i] = max + Math.Log(sum);
-            rowLoss[i] = lseWide[i] - sim[PositiveRow(i, shape.Rows)];
-        });
-        double total = 0;
-        for (int i = 0; i < s.Rows; i++) { total += rowLoss[i]; lse[i] = Cast(lseWide[i]); }
-        lossSpan[0] = Cast(total / s.Rows);
+            NormalizeRows(zs, rows, s.Dim, s.Epsilon, zhat, ns);
+            var shape = s;
+            Parallel.For(0, rows, () => Pool.Rent(rows), (i, _, sim) =>
+            {
+                SimilarityRow(sim, zhat, i, shape);
+                double max = double.NegativeInfinity;
+                for (int j = 0; j < rows; j++) if (j != i) max = Math.Max(max, sim[j]);
+                double sum = 0;
+                for (int j = 0; j < rows; j++) if (j != i) sum += Math.Exp(sim[j] - max);
+                lseWide[i] = max + Math.Log(sum);
+                rowLoss[i] = lseWide[i] - sim[PositiveRow(i, rows)];
+                return sim;
+            }, sim => Pool.Return(sim));
+            double total = 0;
+            for (int i = 0; i < rows; i++) { total += rowLoss[i]; lse[i] = Cast(lseWide[i]); }
+            lossSpan[0] = Cast(total / rows);
+        }
+        finally
+        {
+            Pool.Return(zhat); Pool.Return(lseWide); Pool.Return(rowLoss);
+        }
     }
 
     public void NtXentBackward(Tensor<T> dz, Tensor<T> z, Tensor<T> rowLse, Tensor<T> norms, in NtXentShape s, double lossGrad = 1.0)
@@ -93,69 +104,77 @@ public sealed partial class CpuBackend<T>
         var lse = Need(rowLse, s.Rows, nameof(rowLse), op);
         var ns = Need(norms, s.Rows, nameof(norms), op);
         int rows = s.Rows, dim = s.Dim;
-        double eps = s.Epsilon;
-        var zhat = new double[rows * dim];
-        var normWide = new double[rows];
-        var lseWide = new double[rows];
-        for (int i = 0; i < rows; i++)
+        double eps = s.Epsilon, scale = lossGrad / s.Temperature;
+        var zhat = Pool.Rent(rows * dim);
+        var normWide = Pool.Rent(rows);
+        var lseWide = Pool.Rent(rows);
+        try
         {
-            normWide[i] = Wide(ns[i]);
-            lseWide[i] = Wide(lse[i]);
-            double inv = 1.0 / Math.Max(normWide[i], eps);
-            for (int c = 0; c < dim; c++) zhat[i * dim + c] = Wide(zs[i * dim + c]) * inv;
+            for (int i = 0; i < rows; i++)
+            {
+                normWide[i] = Wide(ns[i]);
+                lseWide[i] = Wide(lse[i]);
+                double inv = 1.0 / Math.Max(normWide[i], eps);
+                for (int c = 0; c < dim; c++) zhat[i * dim + c] = Wide(zs[i * dim + c]) * inv;
+            }
+            var shape = s;
+            // ∂loss/∂s_ij and ∂loss/∂s_ji both reach ẑᵢ through the symmetric s_ij: with P from the saved
+            // log-sum-exps, the weight of ẑⱼ in ∂loss/∂ẑᵢ is (P_ij + P_ji − 2[j = p(i)]) / (2N·τ), as p is an involution.
+            Parallel.For(0, rows, () => (Sim: Pool.Rent(rows), Grad: Pool.Rent(dim)), (i, _, scratch) =>
+            {
+                var (sim, dzhat) = scratch;
+                SimilarityRow(sim, zhat, i, shape);
+                var g = dzhat.AsSpan(0, dim);
+                g.Clear();
+                int pos = PositiveRow(i, rows);
+                for (int j = 0; j < rows; j++)
+                {
+                    if (j == i) continue;
+                    double w = (Math.Exp(sim[j] - lseWide[i]) + Math.Exp(sim[j] - lseWide[j]) - (j == pos ? 2.0 : 0.0)) / rows;
+                    TP.MultiplyAdd(zhat.AsSpan(j * dim, dim), w, g, g);
+                }
+                var zi = zhat.AsSpan(i * dim, dim);
+                var dzi = dz.Span.Slice(i * dim, dim);
+                if (normWide[i] > eps)
+                {
+                    double dot = TP.Dot<double>(zi, g);
+                    double k = scale / normWide[i];
+                    for (int c = 0; c < dim; c++) dzi[c] = Cast(k * (g[c] - zi[c] * dot));
+                }
+                else
+                {
+                    for (int c = 0; c < dim; c++) dzi[c] = Cast(scale * g[c] / eps);
+                }
+                return scratch;
+            }, scratch => { Pool.Return(scratch.Sim); Pool.Return(scratch.Grad); });
         }
-
-        // G_ij = (P_ij − [j = p(i)]) / 2N, built row by row from the saved log-sum-exp.
-        var grad = new double[rows * rows];
-        var shape = s;
-        Parallel.For(0, rows, i =>
+        finally
         {
-            var sim = new double[rows];
-            SimilarityRow(sim, zhat, i, shape);
-            var gi = grad.AsSpan(i * rows, rows);
-            for (int j = 0; j < rows; j++) gi[j] = j == i ? 0 : Math.Exp(sim[j] - lseWide[i]) / rows;
-            gi[PositiveRow(i, rows)] -= 1.0 / rows;
-        });
-
-        double scale = lossGrad / s.Temperature;
-        Parallel.For(0, rows, i =>
-        {
-            var dzhat = new double[dim];
-            for (int j = 0; j < rows; j++)
-            {
-                double w = grad[i * rows + j] + grad[j * rows + i];
-                if (w == 0) continue;
-                for (int c = 0; c < dim; c++) dzhat[c] += w * zhat[j * dim + c];
-            }
-            var dzi = dz.Span.Slice(i * dim, dim);
-            var zi = zhat.AsSpan(i * dim, dim);
-            if (normWide[i] > eps)
-            {
-                double dot = 0;
-                for (int c = 0; c < dim; c++) dot += zi[c] * dzhat[c];
-                double k = scale / normWide[i];
-                for (int c = 0; c < dim; c++) dzi[c] = Cast(k * (dzhat[c] - zi[c] * dot));
-            }
-            else
-            {
-                for (int c = 0; c < dim; c++) dzi[c] = Cast(scale * dzhat[c] / eps);
-            }
-        });
+            Pool.Return(zhat); Pool.Return(normWide); Pool.Return(lseWide);
+        }
     }
+
+    /// <summary>Scratch for the double-precision reductions; rented, so a training step does not allocate.</summary>
+    private static System.Buffers.ArrayPool<double> Pool => System.Buffers.ArrayPool<double>.Shared;
 
     public void CosineSimilarity(Tensor<T> s, Tensor<T> a, Tensor<T> b, int m, int n, int dim)
     {
         const string op = nameof(CosineSimilarity);
         Positive(m, nameof(m), op); Positive(n, nameof(n), op); Positive(dim, nameof(dim), op);
         var ss = Need(s, (long)m * n, nameof(s), op);
-        var ahat = NormalizedRows(Need(a, (long)m * dim, nameof(a), op), m, dim, CosineEpsilon, Span<T>.Empty);
-        var bhat = NormalizedRows(Need(b, (long)n * dim, nameof(b), op), n, dim, CosineEpsilon, Span<T>.Empty);
-        for (int i = 0; i < m; i++)
-        for (int j = 0; j < n; j++)
+        var ahat = Pool.Rent(m * dim);
+        var bhat = Pool.Rent(n * dim);
+        try
         {
-            double dot = 0;
-            for (int c = 0; c < dim; c++) dot += ahat[i * dim + c] * bhat[j * dim + c];
-            ss[i * n + j] = Cast(dot);
+            NormalizeRows(Need(a, (long)m * dim, nameof(a), op), m, dim, CosineEpsilon, ahat, Span<T>.Empty);
+            NormalizeRows(Need(b, (long)n * dim, nameof(b), op), n, dim, CosineEpsilon, bhat, Span<T>.Empty);
+            for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+                ss[i * n + j] = Cast(TP.Dot<double>(ahat.AsSpan(i * dim, dim), bhat.AsSpan(j * dim, dim)));
+        }
+        finally
+        {
+            Pool.Return(ahat); Pool.Return(bhat);
         }
     }
 
@@ -208,10 +227,10 @@ public sealed partial class CpuBackend<T>
         return Math.Sqrt(sq);
     }
 
-    /// <summary>Rows divided by max(norm, eps), in double; the norms go to <paramref name="norms"/> unless it is empty.</summary>
-    private static double[] NormalizedRows(ReadOnlySpan<T> x, int rows, int cols, double eps, Span<T> norms)
+    /// <summary>Rows divided by max(norm, eps), in double, into <paramref name="result"/>; the norms go to
+    /// <paramref name="norms"/> unless it is empty.</summary>
+    private static void NormalizeRows(ReadOnlySpan<T> x, int rows, int cols, double eps, double[] result, Span<T> norms)
     {
-        var result = new double[rows * cols];
         for (int r = 0; r < rows; r++)
         {
             var row = x.Slice(r * cols, cols);
@@ -219,18 +238,14 @@ public sealed partial class CpuBackend<T>
             for (int c = 0; c < cols; c++) result[r * cols + c] = Wide(row[c]) * inv;
             if (!norms.IsEmpty) norms[r] = Cast(norm);
         }
-        return result;
     }
 
+    /// <summary>sim[j] = ẑᵢ·ẑⱼ/τ for every row j.</summary>
     private static void SimilarityRow(double[] sim, double[] zhat, int i, in NtXentShape s)
     {
         double invT = 1.0 / s.Temperature;
-        for (int j = 0; j < s.Rows; j++)
-        {
-            double dot = 0;
-            for (int c = 0; c < s.Dim; c++) dot += zhat[i * s.Dim + c] * zhat[j * s.Dim + c];
-            sim[j] = dot * invT;
-        }
+        var zi = zhat.AsSpan(i * s.Dim, s.Dim);
+        for (int j = 0; j < s.Rows; j++) sim[j] = TP.Dot<double>(zi, zhat.AsSpan(j * s.Dim, s.Dim)) * invT;
     }
 
     private static void CheckRows(in RowsShape s, string op)

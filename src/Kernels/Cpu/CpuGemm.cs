@@ -5,8 +5,8 @@
 // The fast path is the GotoBLAS/BLIS scheme: op(B) is packed once into NR-wide column panels shared by
 // all threads; each tile (MC rows × a chunk of column panels) then walks K in KC-deep slices, packing its
 // slice of alpha·op(A) into MR-tall row panels, and an MR×NR register-blocked micro-kernel of fused
-// multiply-adds sweeps the tile. Packing absorbs the transposes and zero-pads the edges, so the micro-kernel never branches.
-// With AVX-512 the micro-kernel is 8 rows × 2 vectors (16 accumulators in zmm registers), otherwise
+// multiply-adds sweeps the tile. Packing absorbs the transposes and zero-pads the edges, so the
+// micro-kernel never branches. With AVX-512 the micro-kernel is 8 rows × 2 vectors (16 accumulators in zmm registers), otherwise
 // 6 rows × 2 Vector256 (12 accumulators in the 16 ymm registers); T is float or double through
 // Vector512<T>/Vector256<T>, with the FMA picked by typeof(T) tests that the JIT folds away.
 using System.Numerics;
@@ -37,6 +37,8 @@ internal static unsafe class CpuGemm<T> where T : unmanaged, IFloatingPointIeee7
     private static readonly int Mc = 16 * Mr;
     /// <summary>Below this many multiply-adds packing costs more than it saves.</summary>
     private const long SmallWork = 16 * 16 * 16;
+    /// <summary>Below this many multiply-adds (about 10 µs of one core) handing out tiles to threads costs more than it saves.</summary>
+    private const long ParallelWork = 1L << 18;
 
     /// <summary>C = alpha·op(A)·op(B) + beta·C. op(A)(i,p) is a[i·lda+p], or a[p·lda+i] when transposed;
     /// op(B)(p,j) is b[p·ldb+j], or b[j·ldb+p] when transposed.</summary>
@@ -89,7 +91,7 @@ internal static unsafe class CpuGemm<T> where T : unmanaged, IFloatingPointIeee7
         int nr = Nr, mc = Mc;
         int nPanels = (n + nr - 1) / nr;
         int mBlocks = (m + mc - 1) / mc;
-        int workers = threading == GemmThreading.Parallel ? Environment.ProcessorCount : 1;
+        int workers = threading == GemmThreading.Parallel && (long)m * n * k >= ParallelWork ? Environment.ProcessorCount : 1;
         // Split the columns too when there are fewer row blocks than workers. Not finer: every tile packs
         // its rows of A for all of K, which only pays off over many column panels.
         int nChunks = Math.Clamp((workers + mBlocks - 1) / mBlocks, 1, nPanels);

@@ -1,11 +1,11 @@
 // The built-in `shapes` dataset: procedurally drawn colour images whose class is the SHAPE (12 classes)
 // while everything else is a nuisance drawn independently of the class: foreground colour, background
-// (flat colour, linear gradient or noise), position, scale, rotation (±20°, small enough that square vs
-// diamond, plus vs X and horizontal vs vertical bar stay distinct) and a mirror (the L comes in both
-// hands, so a flipped view keeps its class). Colour carries no class information, so colour statistics
-// of random conv features cannot separate the classes, while SimCLR's crop + colour invariances can.
-// Edges are anti-aliased by 4x4 supersampling. Image i of a split has class i mod 12 (balanced) and is a
-// pure function of (seed, split, i), so any subset reproduces without generating the rest.
+// (flat colour, linear gradient or noise), position, scale, rotation and a mirror (the L comes in both
+// hands, so a flipped view keeps its class). Rotation stays within ±10°: square and diamond, plus and X
+// differ by 45°, so their orientations stay at least 25° apart. Colour carries no class information, so
+// colour statistics of random conv features cannot separate the classes, while SimCLR's crop + colour
+// invariances can. Edges are anti-aliased by 4x4 supersampling. Image i of a split has class i mod 12
+// (balanced) and is a pure function of (seed, split, i), so any subset reproduces without the rest.
 using SimClr.Kernels;
 
 namespace SimClr.Training.Data;
@@ -18,7 +18,7 @@ public static class ShapesDataset
     private const ulong Domain = 0x5348415045535F44; // "SHAPES_D"
     private const uint TestStream = 0x8000_0000;
     private const int Supersample = 4;
-    private const float MaxRotation = 20f * MathF.PI / 180f;
+    internal const float MaxRotation = 10f * MathF.PI / 180f;
 
     public static DatasetSplits Generate(int trainCount, int testCount, ulong seed, int size = 32)
     {

@@ -15,6 +15,7 @@
 #include <vector>
 #include <functional>
 #include <ucontext.h>
+#include <cstdlib>
 #define __device__
 #define __host__
 #define __global__
@@ -103,6 +104,14 @@ inline unsigned atomicAdd(unsigned* p, unsigned v)
 
 static std::function<void()> g_block_body;
 
+// Fibers run in increasing thread order, or decreasing with SIMCLR_EMU_REVERSE=1. A missing barrier lets a
+// thread read shared memory before another thread of the same block has written it; which threads then
+// see stale data depends on the order, so the drivers run once in each order.
+static const bool g_reverse_order = [] {
+    const char* v = getenv("SIMCLR_EMU_REVERSE");
+    return v != nullptr && v[0] == '1';
+}();
+
 static void fiber_entry()
 {
     threadIdx = (*g_fibers)[g_current].thread;
@@ -144,8 +153,9 @@ void launch(void (*k)(A...), dim3 grid, dim3 block, B... args)
             for (int live = n; live > 0;)
             {
                 live = 0;
-                for (g_current = 0; g_current < n; g_current++)
+                for (int i = 0; i < n; i++)
                 {
+                    g_current = g_reverse_order ? n - 1 - i : i;
                     if (fibers[g_current].finished) continue;
                     swapcontext(&g_scheduler, &fibers[g_current].context);
                     if (!fibers[g_current].finished) live++;
@@ -185,6 +195,7 @@ static void report(const char* what, double err, double tolerance = 1e-5)
 
 static int finish()
 {
+    printf("thread order: %s\n", g_reverse_order ? "decreasing" : "increasing");
     printf(g_failures ? "%d FAILED\n" : "ALL OK\n", g_failures);
     return g_failures ? 1 : 0;
 }

@@ -8,6 +8,7 @@ mkdir -p "$out"
 status=0
 for driver in ntxent_emu cosine_lars_emu elementwise_emu; do
   g++ -std=c++20 -O2 -Wall -Wno-unknown-pragmas -o "$out/$driver" "$here/$driver.cpp"
-  "$out/$driver" || status=1
+  SIMCLR_EMU_REVERSE=0 "$out/$driver" || status=1
+  SIMCLR_EMU_REVERSE=1 "$out/$driver" || status=1
 done
 exit $status
