@@ -32,7 +32,7 @@ public static class CpuRoofline
         }
 
         long floats = sizes == SizeSet.Smoke ? 16L << 20 : 32L << 20;
-        int passes = sizes == SizeSet.Smoke ? 3 : 10;
+        int passes = sizes == SizeSet.Smoke ? 3 : 30;
         var (bandwidth, pass) = Bandwidth(floats, passes, threads);
         return new Roofline(best, bandwidth,
             $"{threads} threads × {Accumulators} independent {kind} FMA chains, best of {tries}",
