@@ -69,6 +69,8 @@ def ours_rows(args):
     for suite in SUITES:
         path = os.path.join(args.ours_json or args.out, f"results-{suite}.json")
         if not args.ours_json:
+            if os.path.exists(path):
+                os.remove(path)  # never report an earlier run's figures as this run's
             extra = ["--smoke"] if args.smoke else []
             code = run((command or default_ours_command()) + [suite, "--json", path] + extra)
             if code != 0:
@@ -87,6 +89,8 @@ def torch_rows(args):
     for script in SCRIPTS:
         path = os.path.join(args.torch_json or args.out, f"torch-{script}.json")
         if not args.torch_json:
+            if os.path.exists(path):
+                os.remove(path)
             command = [sys.executable, os.path.join(HERE, "pytorch", f"{script}.py"), "--json", path]
             if args.smoke:
                 command.append("--smoke")
