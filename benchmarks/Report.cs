@@ -98,7 +98,13 @@ public sealed class SuiteReport
     public List<string> Notes { get; } = [];
     public List<string> Failures { get; } = [];
 
-    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        // Keep ×, ², τ readable: the file is read by people and by compare.py, never embedded in HTML.
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
 
     public void WriteJson(string path)
     {
