@@ -1,6 +1,6 @@
 // The CPU suite: the reference backend's GEMM, convolution passes, augmentation twin, NT-Xent, cosine
 // similarity, LARS, element-wise ops and a whole SimCLR step on a small ResNet, timed with Stopwatch
-// against a roofline measured on this machine (FMA throughput, copy bandwidth). --smoke runs one tiny
+// against a roofline measured on this machine (FMA throughput, STREAM-like bandwidth). --smoke runs one tiny
 // size of each so CI can check the suite end to end in seconds.
 using SimClr.Kernels;
 using SimClr.Kernels.Cpu;

@@ -1,6 +1,6 @@
 // What the benchmarks need to know about the layers' models without running them: the LARS parameter
 // segment tables (read from the parameter store's registrations, so they are exactly the trainer's) and
-// the multiply-add count of a training step, walked from the encoder's structure.
+// the flop count of a training step, walked from the encoder's structure.
 using SimClr.Kernels;
 using SimClr.Kernels.Cpu;
 using SimClr.Layers;
