@@ -194,9 +194,6 @@ public static class Shapes
         _ => throw new ArgumentException($"shape {s} has no batch axis"),
     };
 
-    public static Tensor<T> WithBatch<T>(Tensor<T> t, int batch) where T : unmanaged =>
-        new(t.Storage, t.Offset, WithBatch(t.Shape, batch), t.Layout);
-
     /// <summary>Checks that <paramref name="actual"/> equals <paramref name="planned"/> except for a batch (axis 0) no larger than planned.</summary>
     public static int CheckBatch(string layer, Shape actual, Shape planned)
     {

@@ -74,9 +74,10 @@ public class AugmentKernelEmulationTests
         return (exe, null);
     }
 
-    private static (int Code, string Output) RunProcess(string file, string[] args)
+    private static (int Code, string Output) RunProcess(string file, string[] args, bool reverse = false)
     {
         var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
+        if (reverse) psi.Environment["SIMCLR_EMU_REVERSE"] = "1";
         foreach (var a in args) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
@@ -85,7 +86,9 @@ public class AugmentKernelEmulationTests
         return (p.ExitCode, stdout.Result + stderr);
     }
 
-    private static float[] Emulate(string exe, AugmentCase c, byte[] images)
+    /// <summary>The kernel's views; with <paramref name="reverse"/> the emulator runs a block's threads in
+    /// decreasing order, so a missing barrier shows up in one of the two orders.</summary>
+    private static float[] Emulate(string exe, AugmentCase c, byte[] images, bool reverse = false)
     {
         string input = Path.GetTempFileName(), output = Path.GetTempFileName();
         try
@@ -101,7 +104,7 @@ public class AugmentKernelEmulationTests
                 f.Write(images);
                 f.Write(MemoryMarshal.AsBytes<int>(c.Indices));
             }
-            var (code, log) = RunProcess(exe, [input, output]);
+            var (code, log) = RunProcess(exe, [input, output], reverse);
             Assert.True(code == 0, $"augment_emu failed ({code}): {log}");
             return MemoryMarshal.Cast<byte, float>(File.ReadAllBytes(output)).ToArray();
         }
@@ -122,9 +125,12 @@ public class AugmentKernelEmulationTests
         if (exe is null) Assert.Skip(reason!);
         var images = RandomImages(c.Set, c.Set.Height * 31 + c.Set.Channels);
         var want = Run(new CpuBackend<float>(), images, c.Set, c.Indices, c.Spec, c.Key);
-        var got = Emulate(exe, c, images);
-        double worst = AugmentCase.WorstPixelError(got, want, c.Spec);
-        Assert.True(worst <= 1e-4, $"{c}: worst pixel error {worst:E2}");
+        foreach (bool reverse in new[] { false, true })
+        {
+            var got = Emulate(exe, c, images, reverse);
+            double worst = AugmentCase.WorstPixelError(got, want, c.Spec);
+            Assert.True(worst <= 1e-4, $"{c} ({(reverse ? "reverse" : "forward")} thread order): worst pixel error {worst:E2}");
+        }
     }
 
     [Fact]

@@ -92,6 +92,15 @@ public class DenseTests
     }
 
     [Fact]
+    public void GemmWithZeroAlphaOnlyScalesC()
+    {
+        var c0 = Random(6, 23);
+        var c = Tensor(c0);
+        Backend.Gemm(c, Filled(6, double.NaN), Filled(9, double.NaN), new GemmShape(2, 3, 3, Alpha: 0, Beta: 0.5));
+        Assert.Equal(c0.Select(v => 0.5 * v).ToArray(), Read(c));
+    }
+
+    [Fact]
     public void GemmRejectsWrongSizes()
     {
         var e = Assert.Throws<ArgumentException>(() => Backend.Gemm(Zeros(6), Zeros(6), Zeros(5), new GemmShape(2, 3, 3)));

@@ -178,6 +178,25 @@ public class SimClrModelTests
     }
 
     [Fact]
+    public void AModelPlannedForMoreRowsTrainsOnFewerExactlyLikeOnePlannedForThem()
+    {
+        var config = Tiny(ResNetArch.ResNet18, StemKind.Cifar, 3, 2) with { InputGradient = InputGradient.Compute };
+        using var large = new SimClrModel<double>(Backend, config);
+        using var exact = new SimClrModel<double>(Backend, config with { BatchSize = 2 });
+        var views = Random(exact.InputShape.Elements, 61);
+        large.Parameters.ZeroGradients();
+        exact.Parameters.ZeroGradients();
+        double a = Read(large.Forward(Tensor(views, exact.InputShape)))[0];
+        double b = Read(exact.Forward(Tensor(views, exact.InputShape)))[0];
+        large.Backward();
+        exact.Backward();
+        Assert.Equal(b, a, 1e-12);
+        AssertAll(Read(exact.Parameters.Gradients), Read(large.Parameters.Gradients));
+        AssertAll(Read(exact.Parameters.Buffers), Read(large.Parameters.Buffers));
+        AssertAll(Read(exact.ViewsGradient), Read(large.ViewsGradient));
+    }
+
+    [Fact]
     public void ConfigurationErrorsAreClear()
     {
         Assert.Throws<ArgumentException>(() => Tiny(ResNetArch.ResNet18, StemKind.Cifar, 3, 4).Validate());

@@ -12,6 +12,7 @@ public sealed partial class CpuBackend<T> where T : unmanaged, IFloatingPointIee
     public void AugmentViews(Tensor<T> views, Tensor<byte> images, Tensor<int> sampleIndices, in ImageSetShape set, in AugmentSpec spec, in AugmentKey key)
     {
         AugmentArguments.Validate(views.Length, images.Length, sampleIndices.Length, set, spec);
+        // Copies: `in` parameters cannot be captured by the parallel body.
         var s = spec;
         var k = key;
         var shape = set;

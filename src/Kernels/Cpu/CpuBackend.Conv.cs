@@ -5,7 +5,9 @@
 //   backward-filter  dW             += dy · colᵀ
 // Samples go to the GEMMs in groups laid side by side (col is [Cin·KH·KW, G·OH·OW]) so that deep layers
 // with small images still give GEMMs wide enough to amortize packing the weights; groups are spread
-// over the workers. A 1×1, stride-1, unpadded kernel on single-sample groups uses x itself as col.
+// over the workers. With the packed GEMM, the forward and filter passes write im2col (or its transpose)
+// straight into the GEMM's B panels; backward-data materializes dcol for col2im. A 1×1, stride-1,
+// unpadded kernel on single-sample groups uses x itself as col.
 using System.Buffers;
 
 namespace SimClr.Kernels.Cpu;
@@ -21,13 +23,22 @@ public sealed partial class CpuBackend<T>
         Need(w, s.WeightElements, nameof(w), op);
         var g = new ConvGeometry(s);
         nint xp = x.Address, yp = y.Address, wp = w.Address;
-        g.ForEachGroup((n0, count, col, gathered) =>
+        bool fused = CpuGemm<T>.CanPack && !g.Direct;
+        g.ForEachGroup(fused ? ColScratch.None : ColScratch.Needed, (n0, count, col, gathered, _) =>
         {
             int cols = count * g.Ohw;
-            T* src = g.Direct ? (T*)xp + (long)n0 * g.InSample : g.Im2ColGroup((T*)col, (T*)xp, n0, count);
             T* dst = count == 1 ? (T*)yp + (long)n0 * g.OutSample : (T*)gathered;
-            CpuGemm<T>.Run(g.Cout, cols, g.Ckk, T.One, (T*)wp, g.Ckk, Transpose.None, src, cols, Transpose.None,
-                T.Zero, dst, cols, GemmThreading.Serial);
+            if (fused)
+            {
+                CpuGemm<T>.Run(g.Cout, cols, g.Ckk, T.One, (T*)wp, g.Ckk, Transpose.None, new Im2ColPanels(g, (T*)xp, n0),
+                    T.Zero, dst, cols, GemmThreading.Serial);
+            }
+            else
+            {
+                T* src = g.Direct ? (T*)xp + (long)n0 * g.InSample : g.Im2ColGroup((T*)col, (T*)xp, n0, count);
+                CpuGemm<T>.Run(g.Cout, cols, g.Ckk, T.One, (T*)wp, g.Ckk, Transpose.None, src, cols, Transpose.None,
+                    T.Zero, dst, cols, GemmThreading.Serial);
+            }
             if (count > 1) g.ScatterOutput((T*)yp, dst, n0, count);
         });
     }
@@ -41,7 +52,7 @@ public sealed partial class CpuBackend<T>
         Need(w, s.WeightElements, nameof(w), op);
         var g = new ConvGeometry(s);
         nint dxp = dx.Address, dyp = dy.Address, wp = w.Address;
-        g.ForEachGroup((n0, count, col, gathered) =>
+        g.ForEachGroup(ColScratch.Needed, (n0, count, col, gathered, _) =>
         {
             int cols = count * g.Ohw;
             T* dyGroup = count == 1 ? (T*)dyp + (long)n0 * g.OutSample : g.GatherOutput((T*)gathered, (T*)dyp, n0, count);
@@ -72,13 +83,21 @@ public sealed partial class CpuBackend<T>
             {
                 nint partialp = (nint)pp;
                 new Span<T>(pp, g.Workers * weights).Clear();
-                g.ForEachGroup((n0, count, col, gathered, worker) =>
+                bool fused = CpuGemm<T>.CanPack && !g.Direct;
+                g.ForEachGroup(fused ? ColScratch.None : ColScratch.Needed, (n0, count, col, gathered, worker) =>
                 {
                     int cols = count * g.Ohw;
                     T* dyGroup = count == 1 ? (T*)dyp + (long)n0 * g.OutSample : g.GatherOutput((T*)gathered, (T*)dyp, n0, count);
+                    T* acc = (T*)partialp + (long)worker * weights;
+                    if (fused)
+                    {
+                        CpuGemm<T>.Run(g.Cout, g.Ckk, cols, T.One, dyGroup, cols, Transpose.None, new TransposedIm2ColPanels(g, (T*)xp, n0),
+                            T.One, acc, g.Ckk, GemmThreading.Serial);
+                        return;
+                    }
                     T* colGroup = g.Direct ? (T*)xp + (long)n0 * g.InSample : g.Im2ColGroup((T*)col, (T*)xp, n0, count);
                     CpuGemm<T>.Run(g.Cout, g.Ckk, cols, T.One, dyGroup, cols, Transpose.None, colGroup, cols, Transpose.Transposed,
-                        T.One, (T*)partialp + (long)worker * weights, g.Ckk, GemmThreading.Serial);
+                        T.One, acc, g.Ckk, GemmThreading.Serial);
                 });
             }
             for (int wk = 0; wk < g.Workers; wk++)
@@ -102,6 +121,97 @@ public sealed partial class CpuBackend<T>
     }
 
     private delegate void GroupBody(int n0, int count, nint col, nint gathered, int worker);
+
+    /// <summary>Whether a convolution pass needs the im2col matrix materialized.</summary>
+    private enum ColScratch { None, Needed }
+
+    /// <summary>The col matrix of a group of samples starting at n0 (column j = s·OH·OW + oh·OW + ow), written
+    /// straight into the GEMM's packed B panels: per panel row, runs along output rows are copied from x.</summary>
+    private readonly unsafe struct Im2ColPanels(ConvGeometry g, T* x, int n0) : CpuGemm<T>.IPanelSource
+    {
+        private readonly nint _x = (nint)x;
+
+        public void Pack(T* dst, int k0, int depth, int j0, int width, int nr)
+        {
+            int ohw = g.Ohw;
+            int sample0 = j0 / ohw, oh0 = j0 % ohw / g.Ow, ow0 = j0 % g.Ow;
+            int ci = k0 / (g.Kh * g.Kw), kh = k0 / g.Kw % g.Kh, kw = k0 % g.Kw;
+            for (int p = 0; p < depth; p++)
+            {
+                var (lo, hi) = g.ValidColumns(kw);
+                var d = new Span<T>(dst + (long)p * nr, nr);
+                T* channel = (T*)_x + (long)ci * g.H * g.W - g.Pw + kw;
+                int sample = sample0, oh = oh0, ow = ow0;
+                for (int t = 0; t < width;)
+                {
+                    int run = Math.Min(width - t, g.Ow - ow);
+                    int ih = oh * g.Sh - g.Ph + kh;
+                    int first = Math.Max(ow, lo), end = Math.Min(ow + run, hi);
+                    var seg = d.Slice(t, run);
+                    if ((uint)ih >= (uint)g.H || first >= end) seg.Clear();
+                    else
+                    {
+                        seg[..(first - ow)].Clear();
+                        seg[(end - ow)..].Clear();
+                        T* src = channel + (long)(n0 + sample) * g.InSample + (long)ih * g.W + first * g.Sw;
+                        var valid = seg[(first - ow)..(end - ow)];
+                        if (g.Sw == 1) new ReadOnlySpan<T>(src, valid.Length).CopyTo(valid);
+                        else for (int i = 0; i < valid.Length; i++, src += g.Sw) valid[i] = *src;
+                    }
+                    t += run;
+                    ow += run;
+                    if (ow == g.Ow) { ow = 0; if (++oh == g.Oh) { oh = 0; sample++; } }
+                }
+                d[width..].Clear();
+                if (++kw == g.Kw) { kw = 0; if (++kh == g.Kh) { kh = 0; ci++; } }
+            }
+        }
+    }
+
+    /// <summary>colᵀ of a group of samples starting at n0, as the B operand of the filter gradient: row p of B is the
+    /// output position p (s·OH·OW + oh·OW + ow), column j the col row (ci·KH + kh)·KW + kw. Packed straight into
+    /// the GEMM's panels in blocks of positions, so the block being written stays in L1.</summary>
+    private readonly unsafe struct TransposedIm2ColPanels(ConvGeometry g, T* x, int n0) : CpuGemm<T>.IPanelSource
+    {
+        private const int Block = 64;
+        private readonly nint _x = (nint)x;
+
+        public void Pack(T* dst, int k0, int depth, int j0, int width, int nr)
+        {
+            int ohw = g.Ohw;
+            for (int p0 = 0; p0 < depth; p0 += Block)
+            {
+                int rows = Math.Min(Block, depth - p0), position = k0 + p0;
+                int sample0 = position / ohw, oh0 = position % ohw / g.Ow, ow0 = position % g.Ow;
+                int ci = j0 / (g.Kh * g.Kw), kh = j0 / g.Kw % g.Kh, kw = j0 % g.Kw;
+                for (int jj = 0; jj < width; jj++)
+                {
+                    var (lo, hi) = g.ValidColumns(kw);
+                    T* channel = (T*)_x + (long)ci * g.H * g.W - g.Pw + kw;
+                    T* column = dst + (long)p0 * nr + jj;
+                    int sample = sample0, oh = oh0, ow = ow0;
+                    for (int t = 0; t < rows;)
+                    {
+                        int run = Math.Min(rows - t, g.Ow - ow);
+                        int ih = oh * g.Sh - g.Ph + kh;
+                        T* d = column + (long)t * nr;
+                        int first = Math.Max(ow, lo) - ow, end = Math.Min(ow + run, hi) - ow;
+                        if ((uint)ih >= (uint)g.H || first >= end) { first = run; end = run; }
+                        int i = 0;
+                        for (; i < first; i++) d[i * nr] = T.Zero;
+                        T* src = channel + (long)(n0 + sample) * g.InSample + (long)ih * g.W + (ow + i) * g.Sw;
+                        for (; i < end; i++, src += g.Sw) d[i * nr] = *src;
+                        for (; i < run; i++) d[i * nr] = T.Zero;
+                        t += run;
+                        ow += run;
+                        if (ow == g.Ow) { ow = 0; if (++oh == g.Oh) { oh = 0; sample++; } }
+                    }
+                    if (++kw == g.Kw) { kw = 0; if (++kh == g.Kh) { kh = 0; ci++; } }
+                }
+                for (int t = 0; t < rows; t++) new Span<T>(dst + (long)(p0 + t) * nr + width, nr - width).Clear();
+            }
+        }
+    }
 
     /// <summary>Per-sample sizes of a convolution, flattened for the im2col GEMMs, and the grouping of the batch.</summary>
     private readonly unsafe struct ConvGeometry
@@ -140,17 +250,15 @@ public sealed partial class CpuBackend<T>
             return (Math.Min(lo, hi), hi);
         }
 
-        public void ForEachGroup(Action<int, int, nint, nint> body) => ForEachGroup((n0, count, col, gathered, _) => body(n0, count, col, gathered));
-
         /// <summary>Runs body(n0, count, col, gathered, worker) for every group of samples [n0, n0+count), in parallel;
-        /// each worker owns a col scratch of Ckk × Group·OH·OW and a gathered scratch of Cout × Group·OH·OW.</summary>
-        public void ForEachGroup(GroupBody body)
+        /// each worker owns a col scratch of Ckk × Group·OH·OW (when asked for) and a gathered scratch of Cout × Group·OH·OW.</summary>
+        public void ForEachGroup(ColScratch scratch, GroupBody body)
         {
             var g = this;
             int groups = (Batch + Group - 1) / Group;
             Parallel.For(0, Workers, wk =>
             {
-                var col = g.Direct ? null : ArrayPool<T>.Shared.Rent(g.Ckk * g.Group * g.Ohw);
+                var col = g.Direct || scratch == ColScratch.None ? null : ArrayPool<T>.Shared.Rent(g.Ckk * g.Group * g.Ohw);
                 var gathered = g.Group == 1 ? null : ArrayPool<T>.Shared.Rent(g.Cout * g.Group * g.Ohw);
                 try
                 {

@@ -56,7 +56,69 @@ internal static unsafe class CpuGemm<T> where T : unmanaged, IFloatingPointIeee7
             Direct(m, n, k, alpha, a, lda, transA, b, ldb, transB, beta, c, ldc);
             return;
         }
-        Packed(m, n, k, alpha, a, lda, transA, b, ldb, transB, beta, c, ldc, threading);
+        Packed(m, n, k, alpha, a, lda, transA, new MatrixPanels(b, ldb, transB), beta, c, ldc, threading);
+    }
+
+    /// <summary>Whether the packed SIMD path exists for T on this machine (callers with their own
+    /// <see cref="IPanelSource"/> need it; otherwise they materialize op(B) and call <see cref="Run"/>).</summary>
+    public static bool CanPack => Wide || Narrow;
+
+    /// <summary>C = alpha·op(A)·B + beta·C where <paramref name="b"/> writes the K×N operand B panel by panel
+    /// straight into the packed layout (convolution uses this to fuse im2col into packing). Needs <see cref="CanPack"/>.</summary>
+    public static void Run<TSource>(int m, int n, int k, T alpha, T* a, int lda, Transpose transA, in TSource b, T beta, T* c, int ldc,
+        GemmThreading threading) where TSource : struct, IPanelSource
+    {
+        if (!CanPack) throw new InvalidOperationException($"the packed GEMM is not available for {typeof(T).Name} on this machine");
+        if (m <= 0 || n <= 0) return;
+        if (k <= 0 || alpha == T.Zero)
+        {
+            ScaleC(m, n, beta, c, ldc);
+            return;
+        }
+        Packed(m, n, k, alpha, a, lda, transA, b, beta, c, ldc, threading);
+    }
+
+    /// <summary>The B operand of a GEMM, written panel by panel into the packed layout.</summary>
+    public interface IPanelSource
+    {
+        /// <summary>Writes B[k0..k0+depth, j0..j0+width) as depth rows of <paramref name="nr"/> contiguous values each,
+        /// zero beyond <paramref name="width"/>.</summary>
+        void Pack(T* dst, int k0, int depth, int j0, int width, int nr);
+    }
+
+    /// <summary>op(B) of a row-major matrix with leading dimension ldb.</summary>
+    private readonly struct MatrixPanels(T* b, int ldb, Transpose trans) : IPanelSource
+    {
+        private readonly nint _b = (nint)b;
+
+        public void Pack(T* dst, int k0, int depth, int j0, int width, int nr)
+        {
+            T* b = (T*)_b;
+            if (trans == Transpose.None)
+            {
+                for (int p = 0; p < depth; p++)
+                {
+                    var d = new Span<T>(dst + (long)p * nr, nr);
+                    new ReadOnlySpan<T>(b + (long)(k0 + p) * ldb + j0, width).CopyTo(d);
+                    d[width..].Clear();
+                }
+                return;
+            }
+            // A transpose: in blocks of TransposeBlock rows of the panel, so the block being written
+            // stays in L1 while all NR source rows are read through it.
+            for (int p0 = 0; p0 < depth; p0 += TransposeBlock)
+            {
+                int rows = Math.Min(TransposeBlock, depth - p0);
+                for (int j = 0; j < width; j++)
+                {
+                    T* src = b + (long)(j0 + j) * ldb + k0 + p0;
+                    T* d = dst + (long)p0 * nr + j;
+                    for (int p = 0; p < rows; p++) d[p * nr] = src[p];
+                }
+                for (int j = width; j < nr; j++)
+                for (int p = 0; p < rows; p++) dst[(long)(p0 + p) * nr + j] = T.Zero;
+            }
+        }
     }
 
     private static void ScaleC(int m, int n, T beta, T* c, int ldc)
@@ -85,8 +147,8 @@ internal static unsafe class CpuGemm<T> where T : unmanaged, IFloatingPointIeee7
         }
     }
 
-    private static void Packed(int m, int n, int k, T alpha, T* a, int lda, Transpose transA, T* b, int ldb, Transpose transB,
-        T beta, T* c, int ldc, GemmThreading threading)
+    private static void Packed<TSource>(int m, int n, int k, T alpha, T* a, int lda, Transpose transA, TSource b,
+        T beta, T* c, int ldc, GemmThreading threading) where TSource : struct, IPanelSource
     {
         int nr = Nr, mc = Mc;
         int nPanels = (n + nr - 1) / nr;
@@ -107,18 +169,18 @@ internal static unsafe class CpuGemm<T> where T : unmanaged, IFloatingPointIeee7
         T* bPack = PackBuffer.For(ref t_packB, (long)nPanels * nr * Math.Min(depth, k));
         for (int k0 = 0; k0 < k; k0 += depth)
         {
-            var step = new Step(m, n, k0, Math.Min(depth, k - k0), alpha, a, lda, transA, b, ldb, transB, c, ldc, bPack,
+            var step = new Step(m, n, k0, Math.Min(depth, k - k0), alpha, a, lda, transA, c, ldc, bPack,
                 k0 == 0 && beta == T.Zero ? TileStore.Overwrite : TileStore.Accumulate, nChunks, panelsPerChunk);
             if (workers == 1 || tiles == 1)
             {
-                PackB(step, 0, nPanels);
+                PackB(step, b, 0, nPanels);
                 T* aPack = PackBuffer.For(ref t_packA, aLength);
                 for (int t = 0; t < tiles; t++) Tile(step, t, aPack);
             }
             else
             {
                 int packChunks = Math.Min(nPanels, workers);
-                Parallel.For(0, packChunks, q => PackB(step, q * nPanels / packChunks, (q + 1) * nPanels / packChunks));
+                Parallel.For(0, packChunks, q => PackB(step, b, q * nPanels / packChunks, (q + 1) * nPanels / packChunks));
                 Parallel.For(0, tiles, t => Tile(step, t, PackBuffer.For(ref t_packA, aLength)));
             }
         }
@@ -160,13 +222,13 @@ internal static unsafe class CpuGemm<T> where T : unmanaged, IFloatingPointIeee7
     private const long PackedBLimit = 4L << 20;
 
     /// <summary>Everything one pass over K rows [K0, K0+Depth) of the product needs, passed by value to the workers.</summary>
-    private readonly struct Step(int m, int n, int k0, int depth, T alpha, T* a, int lda, Transpose transA, T* b, int ldb, Transpose transB,
+    private readonly struct Step(int m, int n, int k0, int depth, T alpha, T* a, int lda, Transpose transA,
         T* c, int ldc, T* bPack, TileStore store, int nChunks, int panelsPerChunk)
     {
-        public readonly int M = m, N = n, K0 = k0, Depth = depth, Lda = lda, Ldb = ldb, Ldc = ldc, NChunks = nChunks, PanelsPerChunk = panelsPerChunk;
+        public readonly int M = m, N = n, K0 = k0, Depth = depth, Lda = lda, Ldc = ldc, NChunks = nChunks, PanelsPerChunk = panelsPerChunk;
         public readonly T Alpha = alpha;
-        public readonly nint A = (nint)a, B = (nint)b, C = (nint)c, BPack = (nint)bPack;
-        public readonly Transpose TransA = transA, TransB = transB;
+        public readonly nint A = (nint)a, C = (nint)c, BPack = (nint)bPack;
+        public readonly Transpose TransA = transA;
         /// <summary>How the first K slice of this step writes C; later slices always accumulate.</summary>
         public readonly TileStore Store = store;
 
@@ -174,42 +236,15 @@ internal static unsafe class CpuGemm<T> where T : unmanaged, IFloatingPointIeee7
         public T* PanelOfB(int panel, int pc, int kc) => (T*)BPack + (long)panel * Nr * Depth + (long)pc * Nr;
     }
 
-    /// <summary>Packs column panels [first, last) of op(B)[K0..K0+Depth, :]: panel-major, then K slices of kc rows of NR
+    /// <summary>Packs column panels [first, last) of B[K0..K0+Depth, :]: panel-major, then K slices of kc rows of NR
     /// contiguous values, so the slice [pc, pc+kc) of a panel is contiguous (see <see cref="Step.PanelOfB"/>).</summary>
-    private static void PackB(in Step s, int first, int last)
+    private static void PackB<TSource>(in Step s, in TSource b, int first, int last) where TSource : struct, IPanelSource
     {
-        int nr = Nr, depth = s.Depth;
-        T* b = (T*)s.B;
+        int nr = Nr;
         for (int panel = first; panel < last; panel++)
         {
-            int j0 = panel * nr, width = Math.Min(nr, s.N - j0);
-            T* dst = s.PanelOfB(panel, 0, depth);
-            if (s.TransB == Transpose.None)
-            {
-                for (int p = 0; p < depth; p++)
-                {
-                    var d = new Span<T>(dst + (long)p * nr, nr);
-                    new ReadOnlySpan<T>(b + (long)(s.K0 + p) * s.Ldb + j0, width).CopyTo(d);
-                    d[width..].Clear();
-                }
-            }
-            else
-            {
-                // A transpose: in blocks of TransposeBlock rows of the panel, so the block being written
-                // stays in L1 while all NR source rows are read through it.
-                for (int p0 = 0; p0 < depth; p0 += TransposeBlock)
-                {
-                    int rows = Math.Min(TransposeBlock, depth - p0);
-                    for (int j = 0; j < width; j++)
-                    {
-                        T* src = b + (long)(j0 + j) * s.Ldb + s.K0 + p0;
-                        T* d = dst + (long)p0 * nr + j;
-                        for (int p = 0; p < rows; p++) d[p * nr] = src[p];
-                    }
-                    for (int j = width; j < nr; j++)
-                    for (int p = 0; p < rows; p++) dst[(long)(p0 + p) * nr + j] = T.Zero;
-                }
-            }
+            int j0 = panel * nr;
+            b.Pack(s.PanelOfB(panel, 0, s.Depth), s.K0, s.Depth, j0, Math.Min(nr, s.N - j0), nr);
         }
     }
 

@@ -6,10 +6,11 @@
 //
 // Scratch: IBackend passes no scratch for the deterministic reductions (the NT-Xent column-split states and
 // per-block loss terms, the cross-entropy per-block terms, LARS's per-chunk partial norms and ticket
-// counters). The backend keeps one float scratch buffer and one counter buffer for them, allocated on first
-// use and grown only when a larger problem arrives, so with fixed shapes only the first step allocates
-// (AllocationCount stays flat afterwards, and the launches can be captured into a CUDA graph once a step has
-// run uncaptured). Growing synchronizes the stream before the old buffer is freed.
+// counters). The backend keeps one float scratch buffer and one counter buffer for them, sized at plan time
+// by ReserveKernelScratch or else at first use, and grown only when a larger problem arrives, so with fixed
+// shapes nothing allocates after the first step (AllocationCount stays flat, and the launches can be
+// captured into a CUDA graph once a step has run uncaptured). Growing synchronizes the stream before the
+// old buffer is freed.
 //
 // Determinism: the grids of kernels that write per-block partials depend only on the problem size (and for
 // LARS on the device's SM count), and the partials are summed in a fixed order, so results are bitwise
@@ -54,6 +55,32 @@ public sealed partial class CudaBackend
     private Dim3 RowBlocks(long rows) => new(KernelGrids.Rows(rows, MultiprocessorCount));
 
     // ---- scratch -------------------------------------------------------------------------------------
+
+    /// <summary>Sizes the kernels' persistent scratch now (at plan time) for NT-Xent over up to
+    /// <paramref name="ntXentRows"/> rows and optimizer updates over up to <paramref name="optimizerSegments"/>
+    /// segments, so that not even the first training step allocates. Without it the scratch is sized at first use.</summary>
+    public void ReserveKernelScratch(int ntXentRows = 0, int optimizerSegments = 0)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(ntXentRows);
+        ArgumentOutOfRangeException.ThrowIfNegative(optimizerSegments);
+        long floats = MaxPartialBlocks;
+        // The split count falls as 2N grows, so a smaller 2N can need more: take the largest need up to ntXentRows.
+        for (int tiles = 1; tiles <= KernelGrids.Tiles(ntXentRows); tiles++)
+            floats = Math.Max(floats, NtXentScratchFloats(Math.Min(tiles * KernelGrids.SimilarityTile, ntXentRows)));
+        if (optimizerSegments > 0)
+        {
+            // Chunks per segment fall as segments are added; again take the largest need.
+            for (int segments = 1; segments <= optimizerSegments; segments++)
+                floats = Math.Max(floats, LarsScratchFloats(segments));
+            LarsCounters(optimizerSegments);
+        }
+        Scratch(floats);
+    }
+
+    private long NtXentScratchFloats(int rows) => MaxPartialBlocks + 2L * KernelGrids.NtXentSplits(rows, MultiprocessorCount).Splits * rows;
+
+    /// <summary>LARS partials are doubles: 2 per (segment, chunk), i.e. 4 floats.</summary>
+    private long LarsScratchFloats(int segments) => 4L * segments * KernelGrids.OptimizerChunks(segments, MultiprocessorCount);
 
     /// <summary>The kernel scratch with room for at least <paramref name="floats"/> floats.</summary>
     private nint Scratch(long floats)
@@ -246,7 +273,7 @@ public sealed partial class CudaBackend
         int partialBlocks = KernelGrids.PartialBlocks(rows);
         float meanScale = 1f / rows;
 
-        nint terms = Scratch(MaxPartialBlocks + 2L * splits * rows);
+        nint terms = Scratch(NtXentScratchFloats(rows));
         nint state = terms + MaxPartialBlocks * sizeof(float);
 
         void** normArgs = stackalloc void*[] { &pNorms, &pz, &rows, &dim };
@@ -352,8 +379,7 @@ public sealed partial class CudaBackend
         nint pw = Arg(param, n, nameof(param), op), pv = Arg(momentum, n, nameof(momentum), op), pg = Arg(grad, n, nameof(grad), op);
         nint pSeg = Arg(segments, count, nameof(segments), op), pNorms = Arg(normScratch, 2L * count, nameof(normScratch), op);
         int chunks = KernelGrids.OptimizerChunks(count, MultiprocessorCount);
-        // Partials are doubles: 2 per (segment, chunk), i.e. 4 floats.
-        nint partials = Scratch(4L * count * chunks);
+        nint partials = Scratch(LarsScratchFloats(count));
         nint counters = LarsCounters(count);
         float lr = (float)h.LearningRate, m = (float)h.Momentum, wd = (float)h.WeightDecay, eta = (float)h.TrustCoefficient;
         var grid = new Dim3((uint)chunks, (uint)count);

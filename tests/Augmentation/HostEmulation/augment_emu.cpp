@@ -1,7 +1,10 @@
-// Runs kernels/augment.cu under the host emulation of tests/Cuda/Kernels/HostEmulation/cuda_emu.h (one
-// std::thread per CUDA thread, real barriers and shuffles), so the kernel's draws, passes, block
+// Runs kernels/augment.cu under the host emulation of tests/Cuda/Kernels/HostEmulation/cuda_emu.h (each
+// CUDA thread a fiber, real block and warp barriers and shuffles), so the kernel's draws, passes, block
 // reduction and shared-memory blur execute on machines without a GPU. AugmentKernelEmulationTests
-// writes the inputs, runs this program and compares its views with the C# CPU twin.
+// writes the inputs, runs this program (in both fiber orders, SIMCLR_EMU_REVERSE) and compares its
+// views with the C# CPU twin. What augment.cu needs beyond cuda_emu.h is defined here: __syncwarp on
+// the emulator's warp barrier, the round-to-nearest intrinsics as plain operations (g++ in ISO mode
+// does not contract, like the C# twin), and the dynamic shared memory as an ordinary array.
 // Usage: augment_emu <input> <output>. Input (little-endian): int count, height, width, channels, batch,
 // threads; the 88-byte AugmentSpec; u64 seed; int epoch, view; count·h·w·c image bytes; batch int32
 // sample indices. Output: batch·3·OutH·OutW floats.
@@ -11,7 +14,7 @@
 
 static std::vector<float> g_dynamic_shared;
 #define AUGMENT_DYNAMIC_SHARED(name) float* name = g_dynamic_shared.data()
-inline void __syncwarp() { g_warps[threadIdx.x / 32]->bar.arrive_and_wait(); }
+inline void __syncwarp() { g_warp_barriers[threadIdx.x / 32].wait(); }
 inline float __fadd_rn(float a, float b) { return a + b; }
 inline float __fmul_rn(float a, float b) { return a * b; }
 inline float __fdiv_rn(float a, float b) { return a / b; }

@@ -4,8 +4,9 @@
 // the float4 paths and misaligned views; NT-Xent runs at 2N ∈ {6, 130, 4096, 16384} with D = 128 and odd D
 // (and a D spanning three 128-wide backward slices); LARS covers every flag combination, a zero-norm segment,
 // zero gradients, an empty segment, misaligned offsets and repeated steps (its ticket counters re-arm).
-// Also: the deterministic reductions give bitwise-equal results run to run, nothing allocates once shapes
-// have been seen, and a captured graph of the NT-Xent passes replays the same result.
+// Also: bad arguments are refused with the op and tensor named, the deterministic reductions give
+// bitwise-equal results run to run, nothing allocates once shapes have been seen (or reserved), and a captured graph of
+// the NT-Xent passes replays the same result.
 // Every test skips without a CUDA device.
 using SimClr.Kernels;
 using SimClr.Kernels.Cuda;
@@ -253,7 +254,8 @@ public class CudaKernelOpsTests
     // ---- optimizers --------------------------------------------------------------------------------
 
     /// <summary>Segments with every flag combination, a zero-norm weight tensor, zero gradients, an empty
-    /// segment, a gap nobody owns, odd offsets (scalar paths) and one long segment (many chunks).</summary>
+    /// segment, gaps nobody owns, odd offsets (scalar paths) and one long aligned segment (float4 path over
+    /// many chunks).</summary>
     private static (ParamSegment[] Segments, float[] Param, float[] Momentum, float[] Grad) OptimizerProblem(int seed)
     {
         var segments = new[]
@@ -265,10 +267,10 @@ public class CudaKernelOpsTests
             new ParamSegment(1557, 64, SegmentFlags.None),
             new ParamSegment(1621, 0, SegmentFlags.None),
             new ParamSegment(1625, 2051, SegmentFlags.None),
-            new ParamSegment(3677, 300_001, SegmentFlags.NoWeightDecay),
-            new ParamSegment(303_678, 129, SegmentFlags.None),
+            new ParamSegment(3680, 300_001, SegmentFlags.NoWeightDecay),
+            new ParamSegment(303_681, 129, SegmentFlags.None),
         };
-        int length = 303_678 + 129 + 5;
+        int length = 303_681 + 129 + 5;
         float[] w = Random(length, seed), v = Random(length, seed + 1), g = Random(length, seed + 2, -0.01f, 0.01f);
         Array.Clear(w, 1557, 64);
         Array.Clear(g, 1625, 2051);
@@ -315,6 +317,32 @@ public class CudaKernelOpsTests
             AssertPair(gpu, w, $"sgd param, step {step}");
             AssertPair(gpu, v, $"sgd momentum, step {step}");
         }
+    }
+
+    // ---- argument checks ---------------------------------------------------------------------------
+
+    [Fact]
+    public void LaunchersRejectBadArgumentsNamingTheOpAndTensor()
+    {
+        var gpu = Backend();
+        var s = new NtXentShape(8, 4, 0.5);
+        var (loss, lse, norms) = (Device(gpu, new float[1]), Device(gpu, new float[8]), Device(gpu, new float[8]));
+        var e = Assert.Throws<ArgumentException>(() => gpu.NtXentForward(loss, lse, norms, Device(gpu, new float[31]), s));
+        Assert.Contains("NtXentForward", e.Message);
+        Assert.Contains("z", e.ParamName);
+        e = Assert.Throws<ArgumentException>(() => gpu.NtXentForward(loss, lse, norms, Device(gpu, new float[28]), new NtXentShape(7, 4, 0.5)));
+        Assert.Contains("even", e.Message);
+        e = Assert.Throws<ArgumentException>(() => gpu.NtXentBackward(Device(gpu, new float[32]), Device(gpu, new float[32]), lse, Host(new float[8]), s));
+        Assert.Contains("not GPU memory", e.Message);
+        e = Assert.Throws<ArgumentException>(() => gpu.Add(Device(gpu, new float[5]), Device(gpu, new float[5]), Device(gpu, new float[4])));
+        Assert.Equal("b", e.ParamName);
+        e = Assert.Throws<ArgumentException>(() => gpu.CosineSimilarity(Device(gpu, new float[6]), Device(gpu, new float[6]), Device(gpu, new float[9]), 2, 3, 0));
+        Assert.Contains("dim", e.Message);
+        var (segments, wv, vv, gv) = OptimizerProblem(95);
+        e = Assert.Throws<ArgumentException>(() => gpu.LarsUpdate(Device(gpu, wv), Device(gpu, vv), Device(gpu, gv), Upload(gpu, segments), Device(gpu, new float[segments.Length]), new LarsHyper(0.1)));
+        Assert.Equal("normScratch", e.ParamName);
+        e = Assert.Throws<ArgumentException>(() => gpu.SgdMomentumUpdate(Device(gpu, wv), Device(gpu, vv[1..]), Device(gpu, gv), Upload(gpu, segments), new SgdHyper(0.1)));
+        Assert.Equal("momentum", e.ParamName);
     }
 
     // ---- determinism, allocation, graphs -----------------------------------------------------------
@@ -371,6 +399,28 @@ public class CudaKernelOpsTests
         gpu.Synchronize();
         long before = gpu.AllocationCount;
         for (int i = 0; i < 3; i++) Step();
+        gpu.Synchronize();
+        Assert.Equal(before, gpu.AllocationCount);
+    }
+
+    [Fact]
+    public void ReservedScratchCoversTheFirstCall()
+    {
+        var gpu = Backend();
+        // Needs more scratch than any other test's problem, so that the reservation itself must grow it.
+        const int rows = 40_000;
+        var (segments, wv, vv, gv) = OptimizerProblem(96);
+        gpu.Synchronize();
+        long beforeReserve = gpu.AllocationCount;
+        gpu.ReserveKernelScratch(rows, segments.Length);
+        Assert.True(gpu.AllocationCount > beforeReserve, "the reservation should have grown the scratch");
+        var s = new NtXentShape(rows, 8, 0.5);
+        var (z, loss, lse, norms) = (Device(gpu, Random(rows * 8L, 97)), Device(gpu, new float[1]), Device(gpu, new float[rows]), Device(gpu, new float[rows]));
+        var (w, v, g, segs, larsNorms) = (Device(gpu, wv), Device(gpu, vv), Device(gpu, gv), Upload(gpu, segments), Device(gpu, new float[2 * segments.Length]));
+        gpu.Synchronize();
+        long before = gpu.AllocationCount;
+        gpu.NtXentForward(loss, lse, norms, z, s);
+        gpu.LarsUpdate(w, v, g, segs, larsNorms, new LarsHyper(0.5));
         gpu.Synchronize();
         Assert.Equal(before, gpu.AllocationCount);
     }
