@@ -1,0 +1,74 @@
+// Command-line options of the benchmark program. Parsed by hand: there are five of them and the
+// program is also run from the GPU bundle, where a plain, dependency-free parser is easiest to trust.
+namespace SimClr.Benchmarks;
+
+public enum SuiteKind { Cpu, Kernels, Step }
+
+public enum SizeSet { Full, Smoke }
+
+public sealed record BenchOptions(SuiteKind Suite, SizeSet Sizes, string JsonPath, int Samples, int WarmupRuns, string? Filter)
+{
+    public const int MinimumSamples = 20;
+
+    public const string Usage = """
+        usage: SimClr.Benchmarks <suite> [options]
+          suites:
+            cpu       GEMM, convolution, augment, NT-Xent, LARS and a full step on the CPU backend
+            kernels   the hand-written CUDA kernels (NT-Xent, cosine similarity, augment, LARS, element-wise)
+            step      one full SimCLR training step on the GPU (ResNet-18 CIFAR and ResNet-50 ImageNet)
+          options:
+            --smoke          one tiny size per benchmark (the CI run)
+            --json PATH      where the JSON goes (default benchmarks/results-<suite>.json)
+            --samples N      timed samples per figure (at least 20; default 20)
+            --warmup N       untimed warm-up runs before calibration (default 3)
+            --filter TEXT    only the benchmarks whose key contains TEXT
+        """;
+
+    public static BenchOptions Parse(string[] args)
+    {
+        if (args.Length == 0) throw new UsageException("no suite given");
+        var suite = args[0].ToLowerInvariant() switch
+        {
+            "cpu" => SuiteKind.Cpu,
+            "kernels" => SuiteKind.Kernels,
+            "step" => SuiteKind.Step,
+            var other => throw new UsageException($"unknown suite '{other}'"),
+        };
+        var sizes = SizeSet.Full;
+        string? json = null, filter = null;
+        int samples = MinimumSamples, warmup = 3;
+        for (int i = 1; i < args.Length; i++)
+        {
+            string Value() => i + 1 < args.Length ? args[++i] : throw new UsageException($"{args[i]} needs a value");
+            int Count(string name, int min)
+            {
+                string text = Value();
+                if (!int.TryParse(text, out int n) || n < min) throw new UsageException($"{name} must be an integer ≥ {min}, got '{text}'");
+                return n;
+            }
+            switch (args[i])
+            {
+                case "--smoke": sizes = SizeSet.Smoke; break;
+                case "--json": json = Value(); break;
+                case "--samples": samples = Count("--samples", MinimumSamples); break;
+                case "--warmup": warmup = Count("--warmup", 1); break;
+                case "--filter": filter = Value(); break;
+                default: throw new UsageException($"unknown option '{args[i]}'");
+            }
+        }
+        json ??= Path.Combine(DefaultResultsFolder(), $"results-{args[0].ToLowerInvariant()}.json");
+        return new BenchOptions(suite, sizes, json, samples, warmup, filter);
+    }
+
+    public bool Selects(string key) => Filter is null || key.Contains(Filter, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>benchmarks/ when run from the source tree (dotnet run), else the working directory (bundle).</summary>
+    private static string DefaultResultsFolder()
+    {
+        string cwd = Directory.GetCurrentDirectory();
+        if (File.Exists(Path.Combine(cwd, "benchmarks", "SimClr.Benchmarks.csproj"))) return Path.Combine(cwd, "benchmarks");
+        return cwd;
+    }
+}
+
+public sealed class UsageException(string message) : Exception(message);
