@@ -66,6 +66,13 @@ rc=$?
 echo "run-tests.sh: exit code $rc (0 = all passed; GPU tests skip with a reason when no device is usable)"
 exit $rc'
 
+# The PyTorch baselines and the side-by-side runner, so the bundle alone compares ours with theirs:
+# simclr-gpu/benchmarks/compare.py finds ../run-benchmarks.sh.
+mkdir -p "$bundle/benchmarks"
+cp "$root/benchmarks/compare.py" "$bundle/benchmarks/"
+cp -r "$root/benchmarks/pytorch" "$bundle/benchmarks/"
+rm -rf "$bundle/benchmarks/pytorch/__pycache__"
+
 mkdir -p "$(dirname "$out")"
 echo "== pack $out"
 tar -C "$stage" -cf - simclr-gpu | xz -T0 -6 > "$out"
