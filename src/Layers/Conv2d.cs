@@ -46,9 +46,7 @@ public sealed class Conv2d<T> : Layer<T> where T : unmanaged, IFloatingPointIeee
         _planned = input;
         var output = new Shape(input[0], OutChannels, s.OutHeight, s.OutWidth);
         _y = arena.Reserve(Name + ".y", output, Layout.NCHW);
-        int tick = arena.NextTick();
-        _dx = inputGradient == InputGradient.Compute ? arena.ReserveGradient(Name + ".dx", input, Layout.NCHW, tick) : null;
-        InputGradientSlot = _dx;
+        _dx = ReserveLeafInputGradient(arena, input, Layout.NCHW, inputGradient);
         return output;
     }
 

@@ -17,9 +17,7 @@ public sealed class GlobalAvgPool<T>(IBackend<T> backend, string name) : Layer<T
         _planned = input;
         var output = new Shape(input[0], input[1]);
         _y = arena.Reserve(Name + ".y", output);
-        int tick = arena.NextTick();
-        _dx = inputGradient == InputGradient.Compute ? arena.ReserveGradient(Name + ".dx", input, Layout.NCHW, tick) : null;
-        InputGradientSlot = _dx;
+        _dx = ReserveLeafInputGradient(arena, input, Layout.NCHW, inputGradient);
         return output;
     }
 

@@ -66,6 +66,15 @@ public abstract class Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <summary>Switches BatchNorm layers (and composites containing them) between batch and running statistics.</summary>
     public virtual void SetMode(NormMode mode) { }
 
+    /// <summary>A leaf's planning step for its input gradient: takes the leaf's tick and, when the gradient is
+    /// computed, reserves dx as a gradient slot written at that tick and publishes it as <see cref="InputGradientSlot"/>.</summary>
+    protected ArenaSlot<T>? ReserveLeafInputGradient(ActivationArena<T> arena, Shape input, Layout layout, InputGradient inputGradient)
+    {
+        int tick = arena.NextTick();
+        InputGradientSlot = inputGradient == InputGradient.Compute ? arena.ReserveGradient(Name + ".dx", input, layout, tick) : null;
+        return InputGradientSlot;
+    }
+
     protected static string Join(string prefix, string name) => prefix.Length == 0 ? name : prefix + "." + name;
 
     protected static void CheckPlanned(object? slot, string layer)

@@ -38,9 +38,7 @@ public sealed class Linear<T> : Layer<T> where T : unmanaged, IFloatingPointIeee
         _plannedBatch = input[0];
         var output = new Shape(input[0], OutFeatures);
         _y = arena.Reserve(Name + ".y", output);
-        int tick = arena.NextTick();
-        _dx = inputGradient == InputGradient.Compute ? arena.ReserveGradient(Name + ".dx", input, Layout.RowMajor, tick) : null;
-        InputGradientSlot = _dx;
+        _dx = ReserveLeafInputGradient(arena, input, Layout.RowMajor, inputGradient);
         return output;
     }
 

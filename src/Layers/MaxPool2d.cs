@@ -36,9 +36,7 @@ public sealed class MaxPool2d<T> : Layer<T> where T : unmanaged, IFloatingPointI
         _planned = input;
         var output = new Shape(input[0], input[1], s.OutHeight, s.OutWidth);
         _y = arena.Reserve(Name + ".y", output, Layout.NCHW);
-        int tick = arena.NextTick();
-        _dx = inputGradient == InputGradient.Compute ? arena.ReserveGradient(Name + ".dx", input, Layout.NCHW, tick) : null;
-        InputGradientSlot = _dx;
+        _dx = ReserveLeafInputGradient(arena, input, Layout.NCHW, inputGradient);
         return output;
     }
 

@@ -25,9 +25,7 @@ public sealed class Relu<T>(IBackend<T> backend, string name, ReluPlacement plac
         var layout = input.Rank == 4 ? Layout.NCHW : Layout.RowMajor;
         _planned = input;
         _y = Placement == ReluPlacement.Separate ? arena.Reserve(Name + ".y", input, layout) : null;
-        int tick = arena.NextTick();
-        _dx = inputGradient == InputGradient.Compute ? arena.ReserveGradient(Name + ".dx", input, layout, tick) : null;
-        InputGradientSlot = _dx;
+        _dx = ReserveLeafInputGradient(arena, input, layout, inputGradient);
         _isPlanned = true;
         return input;
     }
