@@ -249,12 +249,7 @@ public class CudaLibraryOpsTests
             gpu.LinearBackwardWeights(lw, lb, ly, lx, linear);
         }
 
-        Step();
-        gpu.Synchronize();
-        long before = gpu.AllocationCount;
-        for (int i = 0; i < 3; i++) Step();
-        gpu.Synchronize();
-        Assert.Equal(before, gpu.AllocationCount);
+        AssertNoAllocationsAfterWarmUp(gpu, Step);
     }
 
     [Fact]

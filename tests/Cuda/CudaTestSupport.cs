@@ -63,6 +63,18 @@ public static class CudaTestSupport
         }
     }
 
+    /// <summary>Runs <paramref name="step"/> once to warm up (algorithm search, scratch growth), then three more
+    /// times, and asserts the backend allocated no device memory during those three.</summary>
+    public static void AssertNoAllocationsAfterWarmUp(CudaBackend gpu, Action step)
+    {
+        step();
+        gpu.Synchronize();
+        long before = gpu.AllocationCount;
+        for (int i = 0; i < 3; i++) step();
+        gpu.Synchronize();
+        Assert.Equal(before, gpu.AllocationCount);
+    }
+
     public static CpuBackend<float> CpuTwin { get; } = new();
 
     /// <summary>Uniform values in [lo, hi) from a fixed seed.</summary>

@@ -248,15 +248,8 @@ public class SimClrModelTests
         var n = new double[indices.Length];
         for (int k = 0; k < indices.Length; k++)
         {
-            int i = indices[k];
-            double saved = input.Span[i];
-            input.Span[i] = saved + h;
-            double plus = loss();
-            input.Span[i] = saved - h;
-            double minus = loss();
-            input.Span[i] = saved;
-            a[k] = analytic[i];
-            n[k] = (plus - minus) / (2 * h);
+            a[k] = analytic[indices[k]];
+            n[k] = NumericAt(loss, input, indices[k], h);
         }
         AssertClose(a, n, what);
     }

@@ -71,18 +71,23 @@ public static class GradientCheck
     {
         var x = input.Span;
         var grad = new double[x.Length];
-        for (int i = 0; i < grad.Length; i++)
-        {
-            double saved = input.Span[i];
-            input.Span[i] = saved + h;
-            double plus = loss();
-            input.Span[i] = saved - h;
-            double minus = loss();
-            input.Span[i] = saved;
-            grad[i] = (plus - minus) / (2 * h);
-        }
+        for (int i = 0; i < grad.Length; i++) grad[i] = NumericAt(loss, input, i, h);
         loss();
         return grad;
+    }
+
+    /// <summary>The central difference at one element of <paramref name="input"/>, which is restored afterwards
+    /// (the saved outputs of <paramref name="loss"/> are then those of the last perturbation).</summary>
+    public static double NumericAt(Func<double> loss, Tensor<double> input, int index, double h = 1e-5)
+    {
+        var x = input.Span;
+        double saved = x[index];
+        x[index] = saved + h;
+        double plus = loss();
+        x[index] = saved - h;
+        double minus = loss();
+        x[index] = saved;
+        return (plus - minus) / (2 * h);
     }
 
     /// <summary>max|a − n| / max(max|a|, max|n|, 1e-12).</summary>

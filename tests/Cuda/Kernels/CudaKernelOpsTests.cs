@@ -395,12 +395,7 @@ public class CudaKernelOpsTests
             gpu.Fill(g, 0);
         }
 
-        Step();
-        gpu.Synchronize();
-        long before = gpu.AllocationCount;
-        for (int i = 0; i < 3; i++) Step();
-        gpu.Synchronize();
-        Assert.Equal(before, gpu.AllocationCount);
+        AssertNoAllocationsAfterWarmUp(gpu, Step);
     }
 
     [Fact]
