@@ -161,4 +161,22 @@ public class CliTests
         Assert.Contains("cpu:", output);
         Assert.True(output.Contains("no CUDA device:") || output.Contains("CUDA: available"), output);
     }
+
+    [Theory]
+    [InlineData("knn", "--knn-k", "--linear-epochs")]
+    [InlineData("linear-eval", "--linear-epochs", "--knn-k")]
+    [InlineData("linear-eval", "--checkpoint", "--epochs")]
+    [InlineData("export", "--output", "--dataset")]
+    [InlineData("augment-preview", "--crop-min", "--batch-size")]
+    [InlineData("pretrain", "--knn-every", "--checkpoint")]
+    public void EachCommandOffersOnlyTheOptionsItReads(string command, string offered, string notOffered)
+    {
+        var (code, output, _) = Cli.Run(command, "--help");
+        Assert.Equal(0, code);
+        Assert.Contains(offered + " ", output);
+        Assert.DoesNotContain(notOffered + " ", output);
+        var (refused, _, err) = Cli.Run(command, notOffered, "1");
+        Assert.Equal((int)ExitCode.BadOption, refused);
+        Assert.Contains(notOffered, err);
+    }
 }

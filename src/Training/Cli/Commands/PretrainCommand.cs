@@ -1,22 +1,49 @@
-// The commands that train or evaluate: pretrain (then linear probe + kNN for SimCLR and for a random-init
-// encoder of the same architecture and seed), linear-eval and knn on a saved checkpoint.
+// pretrain (also what runs with no command): SimCLR pretraining, then a linear probe and a kNN vote on the
+// frozen encoder, for the pretrained encoder and for a random-init encoder of the same architecture and seed.
+// With --resume the trajectory (model, data, optimizer, schedule, seed) comes from the checkpoint; only how
+// this session runs and reports comes from the command line.
+using System.CommandLine;
 using System.Diagnostics;
-using System.Globalization;
 using System.Text.Json.Nodes;
 using SimClr.Kernels;
 using SimClr.Layers;
 using SimClr.Training.Checkpoints;
+using SimClr.Training.Cli.Options;
 using SimClr.Training.Config;
 using SimClr.Training.Data;
 using SimClr.Training.Evaluation;
 using SimClr.Training.Pretraining;
 using SimClr.Training.Runs;
+using static SimClr.Training.Cli.Commands.CommandSupport;
 
-namespace SimClr.Training.Cli;
+namespace SimClr.Training.Cli.Commands;
 
-public static partial class Commands
+internal static class PretrainCommand
 {
-    public static int Pretrain(RunConfig requested, CliContext ctx)
+    public const string Summary = "Pretrain an encoder with SimCLR, then evaluate it (linear probe + kNN) beside a random-init encoder";
+
+    /// <summary>Gives <paramref name="root"/> pretrain's options and action (pretrain is what runs with no
+    /// command), and adds the explicit <c>pretrain</c> command over the same options.</summary>
+    public static void Register(RootCommand root, CliContext ctx)
+    {
+        var data = new DataOptions();
+        var options = new OptionSet(data, new ModelOptions(), new OptimizerOptions(), new SeedOptions(), new AugmentOptions(),
+            new KnnOptions(), new LinearEvalOptions(), new DeviceOptions(), new RunDirectoryOptions(), new ProgressOptions(), new PretrainRunOptions());
+        var pretrain = new Command("pretrain", Summary);
+        foreach (var command in new Command[] { root, pretrain })
+        {
+            options.AddTo(command);
+            command.SetAction(r =>
+            {
+                var config = options.Apply(r, data.Defaults(r));
+                config.Validate();
+                return Run(config, ctx);
+            });
+        }
+        root.Add(pretrain);
+    }
+
+    public static int Run(RunConfig requested, CliContext ctx)
     {
         var wall = Stopwatch.StartNew();
         var config = requested;
@@ -25,8 +52,6 @@ public static partial class Commands
         if (requested.Resume is { } resumePath)
         {
             (resumeFile, resumeInfo) = Checkpoint.Read(resumePath);
-            // The trajectory (model, data, optimizer, schedule, seed) comes from the checkpoint; only how this
-            // session runs and reports comes from the command line.
             config = resumeInfo.Config with
             {
                 Resume = resumePath,
@@ -125,58 +150,8 @@ public static partial class Commands
         return (int)ExitCode.Ok;
     }
 
-    public static int LinearEval(RunConfig requested, string checkpointPath, CliContext ctx) => EvaluateCheckpoint(requested, checkpointPath, ctx, EvalKind.Linear);
-
-    public static int Knn(RunConfig requested, string checkpointPath, CliContext ctx) => EvaluateCheckpoint(requested, checkpointPath, ctx, EvalKind.Knn);
-
-    private enum EvalKind { Linear, Knn }
-
-    private static int EvaluateCheckpoint(RunConfig requested, string checkpointPath, CliContext ctx, EvalKind kind)
-    {
-        var (file, info) = Checkpoint.Read(checkpointPath);
-        // The encoder is the checkpoint's; the data and the evaluation settings are this command line's.
-        var config = info.Config with
-        {
-            Dataset = requested.Dataset,
-            DataPath = requested.DataPath,
-            TrainSubset = requested.TrainSubset,
-            TestSubset = requested.TestSubset,
-            ShapesCount = requested.ShapesCount,
-            KnnK = requested.KnnK,
-            KnnTemperature = requested.KnnTemperature,
-            LinearEpochs = requested.LinearEpochs,
-            LinearLr = requested.LinearLr,
-            LinearWeightDecay = requested.LinearWeightDecay,
-            LinearBatchSize = requested.LinearBatchSize,
-            Device = requested.Device,
-        };
-        var data = LoadData(config);
-        if (data.Train.Shape.Height != info.Config.ImageSize || data.Train.Shape.Width != info.Config.ImageSize)
-            ctx.Output.WriteLine($"note: the encoder was pretrained on {info.Config.ImageSize} px images; evaluating on {data.Train.Shape.Height}x{data.Train.Shape.Width}");
-        config = config with { ImageSize = data.Train.Shape.Height };
-        using var backend = BackendFactory.Create(DeviceRequest.Parse(config.Device), ctx.Output);
-        int evalBatch = Math.Min(config.BatchSize, 128);
-        using var model = ModelState.Build(backend, config, data.Train.Shape.Height, data.Train.Shape.Width, evalBatch);
-        ModelState.Load(file, model.Parameters, momentum: null);
-        ctx.Output.WriteLine($"evaluating {checkpointPath} ({Describe(config)}, {info.Position}) on {data.Train.Name} / {data.Test.Name}");
-        var trained = FeatureExtractor.Extract(backend, model, config, data);
-        model.Parameters.Initialize(config.Seed);
-        var random = FeatureExtractor.Extract(backend, model, config, data);
-        int classes = data.Train.ClassCount;
-        if (kind == EvalKind.Linear)
-        {
-            var a = LinearProbe.Evaluate(trained.Train, trained.Test, classes, ProbeOptions(config));
-            var r = LinearProbe.Evaluate(random.Train, random.Test, classes, ProbeOptions(config));
-            ctx.Output.WriteLine(Invariant($"linear evaluation: SimCLR top-1 {a.Top1:P2} top-5 {a.Top5:P2} | random-init encoder top-1 {r.Top1:P2} top-5 {r.Top5:P2}"));
-        }
-        else
-        {
-            var a = KnnClassifier.Evaluate(backend, trained.Train, trained.Test, classes, config.KnnK, config.KnnTemperature);
-            var r = KnnClassifier.Evaluate(backend, random.Train, random.Test, classes, config.KnnK, config.KnnTemperature);
-            ctx.Output.WriteLine(Invariant($"kNN (k={config.KnnK}, τ={config.KnnTemperature}): SimCLR top-1 {a.Top1:P2} | random-init encoder top-1 {r.Top1:P2}"));
-        }
-        return (int)ExitCode.Ok;
-    }
+    internal static LinearProbeOptions ProbeOptions(RunConfig c) =>
+        new(c.LinearEpochs, c.LinearLr, c.LinearWeightDecay, c.LinearBatchSize, 0.9, c.Seed);
 
     private sealed record EvalResult(Accuracy Linear, Accuracy Knn);
 
@@ -189,9 +164,6 @@ public static partial class Commands
             KnnClassifier.Evaluate(backend, train, test, classes, config.KnnK, config.KnnTemperature));
     }
 
-    private static LinearProbeOptions ProbeOptions(RunConfig c) =>
-        new(c.LinearEpochs, c.LinearLr, c.LinearWeightDecay, c.LinearBatchSize, 0.9, c.Seed);
-
     private static void PrintComparison(TextWriter o, RunConfig config, DatasetSplits data, EvalResult simclr, EvalResult random)
     {
         o.WriteLine();
@@ -201,31 +173,4 @@ public static partial class Commands
         o.WriteLine(Invariant($"  {"random-init encoder",-26}{random.Linear.Top1,14:P1}{random.Linear.Top5,14:P1}{random.Knn.Top1,12:P1}"));
         o.WriteLine(Invariant($"SimCLR linear top-1 {simclr.Linear.Top1:P1} vs random-init {random.Linear.Top1:P1} ({100 * (simclr.Linear.Top1 - random.Linear.Top1):+0.0;-0.0} points)"));
     }
-
-    internal static DatasetSplits LoadData(RunConfig c)
-    {
-        DatasetSplits splits;
-        try
-        {
-            splits = DatasetCatalog.Load(new DatasetOptions(c.Dataset, c.DataPath, c.ImageSize, c.ShapesCount, Math.Max(c.ShapesCount / 4, 120), c.Seed));
-        }
-        catch (DatasetException e)
-        {
-            throw new UserError(e.Message, ExitCode.BadInput);
-        }
-        var train = c.TrainSubset > 0 ? splits.Train.Take(c.TrainSubset) : splits.Train;
-        var test = c.TestSubset > 0 ? splits.Test.Take(c.TestSubset) : splits.Test;
-        if (!train.IsLabeled || !test.IsLabeled)
-            throw new UserError($"{train.Name}: evaluation needs labeled train and test splits", ExitCode.BadInput);
-        if (train.Count == 0 || test.Count == 0)
-            throw new UserError($"{train.Name}: the train and test splits must not be empty", ExitCode.BadInput);
-        return new DatasetSplits(train, test, splits.Unlabeled);
-    }
-
-    private static string Describe(RunConfig c) => Invariant(
-        $"{c.Arch.ToString().ToLowerInvariant()} (width {c.Width}, {c.Stem} stem), batch {c.BatchSize}, {c.Epochs} epochs, τ {c.Temperature}, peak lr {c.PeakLearningRate():G4} ({c.LrScaling}), {c.Augment} augmentation");
-
-    private static double Finite(double v) => double.IsFinite(v) ? v : 0;
-
-    private static string Invariant(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 }

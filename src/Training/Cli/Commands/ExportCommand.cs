@@ -1,28 +1,27 @@
-// What each command does, once the command line has been parsed and validated into a RunConfig.
+// export: the encoder alone with torchvision's ResNet state_dict names and dtypes (BN counters int64, fc
+// excluded), so torchvision.models.resnetNN(...).load_state_dict(state, strict=False) reports only fc missing.
+using System.CommandLine;
 using System.Globalization;
 using SimClr.Training.Checkpoints;
+using SimClr.Training.Cli.Options;
 using SimClr.Training.Config;
 
-namespace SimClr.Training.Cli;
+namespace SimClr.Training.Cli.Commands;
 
-public static partial class Commands
+internal static class ExportCommand
 {
-    public static int Info(CliContext ctx)
+    public static Command Create(CliContext ctx)
     {
-        ctx.Output.WriteLine($"SimClr.Native {typeof(Commands).Assembly.GetName().Version}, .NET {Environment.Version}, {Environment.ProcessorCount} CPU threads");
-        using (var cpu = new Kernels.Cpu.CpuBackend<float>()) ctx.Output.WriteLine($"cpu: {cpu.Info.Description}");
-        var cuda = Kernels.Cuda.CudaInfo.Probe();
-        // The first of CudaInfo's lines is its verdict; without a device it is replaced by the plain reason.
-        var lines = cuda.ToLines();
-        ctx.Output.WriteLine(cuda.Available ? lines[0] : $"no CUDA device: {cuda.Reason}");
-        foreach (var line in lines.Skip(1)) ctx.Output.WriteLine(line);
-        ctx.Output.WriteLine(cuda.Available ? "--device auto will use cuda:0" : "--device auto will use the CPU");
-        return (int)ExitCode.Ok;
+        var command = new Command("export", "Write the encoder alone as safetensors with torchvision ResNet names (fc excluded)");
+        var checkpoint = new CheckpointOption("Checkpoint to export (a safetensors file written by pretrain)");
+        var output = new OutputOption("File to write");
+        checkpoint.AddTo(command);
+        output.AddTo(command);
+        command.SetAction(r => Run(checkpoint.Required(r), CommandLineValues.Required(r, output.Output), ctx));
+        return command;
     }
 
-    /// <summary>Writes the encoder alone with torchvision's ResNet state_dict names and dtypes (BN counters int64,
-    /// fc excluded), so torchvision.models.resnetNN(...).load_state_dict(state, strict=False) reports only fc missing.</summary>
-    public static int Export(string checkpointPath, string outputPath, CliContext ctx)
+    public static int Run(string checkpointPath, string outputPath, CliContext ctx)
     {
         var (file, info) = Checkpoint.Read(checkpointPath);
         if (Path.GetFullPath(outputPath) == Path.GetFullPath(checkpointPath))

@@ -1,0 +1,48 @@
+// augment-preview: originals beside their two augmented views, as one PNG grid, drawn by the backend's own
+// AugmentViews with the run's resolved augmentation (preset for the image size, then each override).
+using System.CommandLine;
+using SimClr.Training.Cli.Options;
+using SimClr.Training.Config;
+
+namespace SimClr.Training.Cli.Commands;
+
+internal static class AugmentPreviewCommand
+{
+    public static Command Create(CliContext ctx)
+    {
+        var command = new Command("augment-preview", "Write a PNG grid of originals beside their two augmented views");
+        var data = new DataOptions();
+        var options = new OptionSet(data, new AugmentOptions(), new SeedOptions(), new DeviceOptions());
+        var output = new OutputOption("PNG file to write (default augment-preview.png)");
+        var count = new Option<int>("--count") { Description = "Images in the preview grid (default 8)" };
+        options.AddTo(command);
+        output.AddTo(command);
+        command.Add(count);
+        command.SetAction(r =>
+        {
+            var config = options.Apply(r, data.Defaults(r));
+            config.Validate();
+            return Run(config, r.GetValue(output.Output) ?? "augment-preview.png", OptionGroup.Given(r, count) ? r.GetValue(count) : 8, ctx);
+        });
+        return command;
+    }
+
+    public static int Run(RunConfig requested, string output, int count, CliContext ctx)
+    {
+        if (count < 1) throw UserError.Option("--count", $"must be at least 1, got {count}");
+        var data = CommandSupport.LoadData(requested);
+        var config = requested.Resolve(data.Train.Shape.Height);
+        var spec = config.AugmentSpec();
+        using var backend = BackendFactory.Create(DeviceRequest.Parse(config.Device), ctx.Output);
+        try
+        {
+            Augmentation.AugmentPreview.Write(output, data.Train, spec, config.Seed, count, backend);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw UserError.File(output, $"cannot be written ({e.Message})");
+        }
+        ctx.Output.WriteLine($"wrote {output}: {Math.Min(count, data.Train.Count)} images of {data.Train.Name} beside their two views ({config.Augment} augmentation)");
+        return (int)ExitCode.Ok;
+    }
+}
