@@ -52,6 +52,7 @@ public class ReadRuleTests
         { "cifar10", "data_batch_3.bin" },
         { "cifar10", "batches.meta.txt" },
         { "cifar100", "fine_label_names.txt" },
+        { "folder", "cat/b.png" },
     };
 
     [Theory]
@@ -79,6 +80,12 @@ public class ReadRuleTests
                 Fixtures.Cifar10(data);
                 File.Delete(Path.Combine(data, file));
                 args = ["pretrain", "--dataset", "cifar10", "--data", data, "--out", outDir];
+                break;
+            case "folder":
+                Directory.CreateDirectory(Path.Combine(data, "cat"));
+                using (var png = File.Create(Path.Combine(data, "cat", "a.png")))
+                    new StbImageWriteSharp.ImageWriter().WritePng(new byte[8 * 8 * 3], 8, 8, StbImageWriteSharp.ColorComponents.RedGreenBlue, png);
+                args = ["pretrain", "--dataset", "folder", "--data", data, "--out", outDir];
                 break;
             default:
                 Fixtures.Cifar100(data);
