@@ -2,10 +2,11 @@
 // image (resized to the view size, nearest neighbour) beside its two views (View 0 and 1 of the same
 // seed and epoch, de-normalized). The views come from the backend's AugmentViews, so the picture shows
 // exactly what training sees on that backend. Small views are upscaled by an integer factor so a 32x32
-// crop stays visible.
+// crop stays visible. The PNG replaces any earlier one atomically (Io/AtomicFile).
 using System.Numerics;
 using SimClr.Kernels;
 using SimClr.Training.Data;
+using SimClr.Training.Io;
 using StbImageWriteSharp;
 
 namespace SimClr.Training.Augmentation;
@@ -51,8 +52,9 @@ public static class AugmentPreview
 
         var dir = Path.GetDirectoryName(Path.GetFullPath(pngPath));
         if (dir is not null) Directory.CreateDirectory(dir);
-        using var file = File.Create(pngPath);
-        new ImageWriter().WritePng(canvas, width, height, ColorComponents.RedGreenBlue, file);
+        using var png = new MemoryStream();
+        new ImageWriter().WritePng(canvas, width, height, ColorComponents.RedGreenBlue, png);
+        AtomicFile.Write(pngPath, png.GetBuffer().AsSpan(0, (int)png.Length));
     }
 
     private static float[] Augment<T>(IBackend<T> backend, ImageDataset dataset, int[] indices, in AugmentSpec spec, in AugmentKey key)

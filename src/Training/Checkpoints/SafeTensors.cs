@@ -8,6 +8,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 using SimClr.Training.Cli;
+using SimClr.Training.Io;
 
 namespace SimClr.Training.Checkpoints;
 
@@ -15,7 +16,7 @@ public enum SafeDType { F32, F64, I32, I64, U8 }
 
 public sealed record SafeTensorInfo(string Name, SafeDType DType, int[] Shape, long Begin, long End)
 {
-    public long Elements => Shape.Aggregate(1L, (a, d) => a * d);
+    public long Elements => Shape.Aggregate(1L, (a, d) => checked(a * d));
     public string ShapeText => "[" + string.Join(", ", Shape) + "]";
 }
 
@@ -73,20 +74,9 @@ public sealed class SafeTensorsFile
         return result;
     }
 
-    public static SafeTensorsFile Load(string path)
-    {
-        byte[] file;
-        try
-        {
-            var info = new FileInfo(path);
-            if (!info.Exists) throw UserError.File(path, "file not found");
-            if (info.Length > int.MaxValue) throw UserError.File(path, $"file of {info.Length} bytes is larger than supported (2 GiB)");
-            file = File.ReadAllBytes(path);
-        }
-        catch (IOException e) { throw UserError.File(path, $"cannot be read ({e.Message})"); }
-        catch (UnauthorizedAccessException e) { throw UserError.File(path, $"cannot be read ({e.Message})"); }
-        return Parse(path, file);
-    }
+    /// <summary>Reads <paramref name="path"/> under the program's read rule (a regular file after links, at most
+    /// 2 GiB) and parses it.</summary>
+    public static SafeTensorsFile Load(string path) => Parse(path, SafeFile.ReadAll(path, SafeFile.MaxBytes));
 
     public static SafeTensorsFile Parse(string path, byte[] file)
     {
@@ -163,24 +153,36 @@ public sealed class SafeTensorsFile
             throw bad($"tensor '{name}' has unsupported dtype '{dt.GetString()}' (F32, F64, I32, I64, U8)");
         if (!v.TryGetProperty("shape", out var sh) || sh.ValueKind != JsonValueKind.Array) throw bad($"tensor '{name}' has no shape");
         var shape = new List<int>();
+        long elements = 1;
+        bool tooLarge = false;
         foreach (var d in sh.EnumerateArray())
         {
-            if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt32(out int n) || n < 0) throw bad($"tensor '{name}' has an invalid dimension {d}");
+            if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt32(out int n) || n < 0) throw bad($"tensor '{name}' has an invalid dimension {Show(d)}");
             shape.Add(n);
+            tooLarge |= n != 0 && elements > long.MaxValue / 8 / n;
+            if (!tooLarge) elements *= n;
         }
         if (!v.TryGetProperty("data_offsets", out var off) || off.ValueKind != JsonValueKind.Array || off.GetArrayLength() != 2)
             throw bad($"tensor '{name}' has no [begin, end] data_offsets");
-        if (!off[0].TryGetInt64(out long begin) || !off[1].TryGetInt64(out long end) || begin < 0 || end < begin)
-            throw bad($"tensor '{name}' has invalid data_offsets [{off[0]}, {off[1]}]");
+        // Offsets must be JSON integers: a string, a fraction or a number past int64 is refused, not converted.
+        if (off[0].ValueKind != JsonValueKind.Number || off[1].ValueKind != JsonValueKind.Number
+            || !off[0].TryGetInt64(out long begin) || !off[1].TryGetInt64(out long end) || begin < 0 || end < begin)
+            throw bad($"tensor '{name}' has invalid data_offsets [{Show(off[0])}, {Show(off[1])}] (expected two integers, begin ≤ end)");
         foreach (var p in v.EnumerateObject())
             if (p.Name is not ("dtype" or "shape" or "data_offsets")) throw bad($"tensor '{name}' has an unknown field '{p.Name}'");
         var info = new SafeTensorInfo(name, dtype, shape.ToArray(), begin, end);
-        long expected;
-        try { expected = checked(info.Elements * ElementSize(dtype)); }
-        catch (OverflowException) { throw bad($"tensor '{name}' shape {info.ShapeText} is too large"); }
+        if (tooLarge) throw bad($"tensor '{name}' shape {info.ShapeText} is too large");
+        long expected = elements * ElementSize(dtype);
         if (end - begin != expected)
             throw bad($"tensor '{name}' is {dtype} {info.ShapeText} = {expected} bytes but its data_offsets span {end - begin}");
         return info;
+    }
+
+    /// <summary>A JSON value as it appeared, shortened, for an error message.</summary>
+    private static string Show(JsonElement e)
+    {
+        string raw = e.GetRawText();
+        return raw.Length <= 40 ? raw : raw[..37] + "...";
     }
 }
 
@@ -246,30 +248,4 @@ public sealed class SafeTensorsWriter
 
     /// <summary>Writes to a temporary file beside <paramref name="path"/>, fsyncs it, then renames it over the target.</summary>
     public void WriteAtomic(string path) => AtomicFile.Write(path, ToBytes());
-}
-
-/// <summary>Crash-safe replacement of a file: readers see the old or the new content, never a torn write.</summary>
-public static class AtomicFile
-{
-    public static void Write(string path, ReadOnlySpan<byte> content)
-    {
-        string full = System.IO.Path.GetFullPath(path);
-        string tmp = full + $".tmp-{Environment.ProcessId}";
-        try
-        {
-            using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
-            {
-                fs.Write(content);
-                fs.Flush(flushToDisk: true);
-            }
-            File.Move(tmp, full, overwrite: true);
-        }
-        catch
-        {
-            File.Delete(tmp);
-            throw;
-        }
-    }
-
-    public static void WriteText(string path, string text) => Write(path, Encoding.UTF8.GetBytes(text));
 }

@@ -127,44 +127,92 @@ public sealed record RunConfig
         LinearEpochs = 30,
     };
 
-    /// <summary>Rejects impossible values, naming the option.</summary>
+    /// <summary>Largest projection-head width accepted (a wider head is a typo, and its matrices would not fit).</summary>
+    public const int MaxHeadWidth = 1 << 16;
+    /// <summary>Largest batch accepted before the image size is known; RequireBatchFits checks the real need.</summary>
+    public const int MaxBatchSize = 1 << 20;
+
+    /// <summary>Rejects impossible values, naming the option: every number must be finite and inside the range
+    /// that means something (NaN, ±Infinity and values that would overflow what they size are refused here, not
+    /// later as a NaN loss or an overflow), paths must be usable, --name must stay inside runs/.</summary>
     public void Validate()
     {
         static void Require(bool ok, string option, string problem) { if (!ok) throw UserError.Option(option, problem); }
         Require(Epochs >= 1, "--epochs", $"must be at least 1, got {Epochs}");
-        Require(BatchSize >= 2, "--batch-size", $"must be at least 2 (NT-Xent needs negatives), got {BatchSize}");
+        Require(BatchSize >= 2 && BatchSize <= MaxBatchSize, "--batch-size", $"must lie in [2, {MaxBatchSize}] (NT-Xent needs negatives), got {BatchSize}");
         Require(TrainSubset >= 0, "--train-subset", $"must be ≥ 0, got {TrainSubset}");
         Require(TestSubset >= 0, "--test-subset", $"must be ≥ 0, got {TestSubset}");
-        Require(ShapesCount >= 10, "--shapes-count", $"must be at least 10, got {ShapesCount}");
         Require(ImageSize >= 8 && ImageSize <= 512, "--image-size", $"must lie in [8, 512], got {ImageSize}");
-        Require(Width > 0 && Width <= 8 && double.IsFinite(Width), "--width", $"must lie in (0, 8], got {Width}");
+        Require(ShapesCount >= 10, "--shapes-count", $"must be at least 10, got {ShapesCount}");
+        long maxShapes = Array.MaxLength / (3L * ImageSize * ImageSize);
+        Require(ShapesCount <= maxShapes, "--shapes-count",
+            $"{ShapesCount} images of {ImageSize}x{ImageSize}x3 would need {(long)ShapesCount * 3 * ImageSize * ImageSize} bytes, more than one image array holds; at most {maxShapes}");
+        In(Width, 0, 8, "--width", openLow: true);
         Require(Math.Abs(64 * Width - Math.Round(64 * Width)) < 1e-9, "--width", $"must make 64·width a whole number of channels, got {Width}");
-        Require(HeadHidden >= 0, "--head-hidden", $"must be ≥ 0, got {HeadHidden}");
-        Require(HeadOut >= 1, "--head-out", $"must be at least 1, got {HeadOut}");
-        Require(Temperature is null || (Temperature > 0 && double.IsFinite(Temperature.Value)), "--temperature", $"must be > 0, got {Temperature}");
-        Require(BaseLr is null || (BaseLr > 0 && double.IsFinite(BaseLr.Value)), "--base-lr", $"must be > 0, got {BaseLr}");
-        Require(WarmupEpochs >= 0 && double.IsFinite(WarmupEpochs), "--warmup-epochs", $"must be ≥ 0, got {WarmupEpochs}");
-        Require(WeightDecay >= 0 && double.IsFinite(WeightDecay), "--weight-decay", $"must be ≥ 0, got {WeightDecay}");
-        Require(Momentum >= 0 && Momentum < 1, "--momentum", $"must lie in [0, 1), got {Momentum}");
-        Require(TrustCoefficient > 0 && double.IsFinite(TrustCoefficient), "--trust-coefficient", $"must be > 0, got {TrustCoefficient}");
+        Require(HeadHidden >= 0 && HeadHidden <= MaxHeadWidth, "--head-hidden", $"must lie in [0, {MaxHeadWidth}], got {HeadHidden}");
+        Require(HeadOut >= 1 && HeadOut <= MaxHeadWidth, "--head-out", $"must lie in [1, {MaxHeadWidth}], got {HeadOut}");
+        if (Temperature is { } t) In(t, 1e-4, 100, "--temperature");
+        if (BaseLr is { } lr) In(lr, 0, 1e4, "--base-lr", openLow: true);
+        In(WarmupEpochs, 0, 1e6, "--warmup-epochs");
+        In(WeightDecay, 0, 10, "--weight-decay");
+        In(Momentum, 0, 1, "--momentum", openHigh: true);
+        In(TrustCoefficient, 0, 100, "--trust-coefficient", openLow: true);
         Require(KnnEvery >= 0, "--knn-every", $"must be ≥ 0, got {KnnEvery}");
-        Require(KnnK >= 1, "--knn-k", $"must be at least 1, got {KnnK}");
-        Require(KnnTemperature > 0 && double.IsFinite(KnnTemperature), "--knn-temperature", $"must be > 0, got {KnnTemperature}");
+        Require(KnnK >= 1 && KnnK <= MaxBatchSize, "--knn-k", $"must lie in [1, {MaxBatchSize}], got {KnnK}");
+        In(KnnTemperature, 1e-4, 100, "--knn-temperature");
         Require(LinearEpochs >= 1, "--linear-epochs", $"must be at least 1, got {LinearEpochs}");
-        Require(LinearLr > 0 && double.IsFinite(LinearLr), "--linear-lr", $"must be > 0, got {LinearLr}");
-        Require(LinearWeightDecay >= 0 && double.IsFinite(LinearWeightDecay), "--linear-weight-decay", $"must be ≥ 0, got {LinearWeightDecay}");
-        Require(LinearBatchSize >= 1, "--linear-batch-size", $"must be at least 1, got {LinearBatchSize}");
+        In(LinearLr, 0, 1e4, "--linear-lr", openLow: true);
+        In(LinearWeightDecay, 0, 10, "--linear-weight-decay");
+        Require(LinearBatchSize >= 1 && LinearBatchSize <= MaxBatchSize, "--linear-batch-size", $"must lie in [1, {MaxBatchSize}], got {LinearBatchSize}");
         Require(KeepLast >= 1, "--keep-last", $"must be at least 1, got {KeepLast}");
         Require(StopAfter >= 0, "--stop-after", $"must be ≥ 0, got {StopAfter}");
         Require(LossEvery >= 1, "--loss-every", $"must be at least 1, got {LossEvery}");
         Require(Dataset != DatasetKind.Folder || DataPath is not null, "--data", "is required with --dataset folder");
-        DeviceRequest.Parse(Device);
+        RequirePath(DataPath, "--data");
+        RequirePath(Out, "--out");
+        RequirePath(Resume, "--resume");
+        Require(Name is null || IsPlainName(Name), "--name", $"must be a plain folder name inside runs/ (no '/', no '..'), got '{Name}'; use --out for a folder elsewhere");
+        Require(Device is not null, "--device", "is missing");
+        DeviceRequest.Parse(Device!);
         ValidateOverrides();
     }
 
+    /// <summary>Demands that every "auto" choice has been resolved (what a checkpoint's stored config must be).</summary>
+    public void RequireResolved()
+    {
+        string? open = Temperature is null ? "temperature" : BaseLr is null ? "base_lr" : Stem == StemChoice.Auto ? "stem" : Augment == AugmentPreset.Auto ? "augment" : null;
+        if (open is not null) throw new UserError($"'{open}' was never resolved from 'auto'", ExitCode.BadInput);
+    }
+
+    /// <summary>Demands that one step's two view batches of <paramref name="height"/>×<paramref name="width"/>
+    /// fit one buffer (the model's own buffers are checked when it is built).</summary>
+    public void RequireBatchFits(int height, int width)
+    {
+        long elements = 2L * BatchSize * 3 * height * width;
+        if (elements > Array.MaxLength)
+            throw UserError.Option("--batch-size", $"{BatchSize} pairs of {height}x{width} views need {elements} floats, more than one buffer holds ({Array.MaxLength}); lower --batch-size");
+    }
+
+    /// <summary>A finite <paramref name="value"/> in the range [lo, hi] (or open at either end), else an error naming the option.</summary>
+    private static void In(double value, double lo, double hi, string option, bool openLow = false, bool openHigh = false)
+    {
+        bool ok = double.IsFinite(value) && (openLow ? value > lo : value >= lo) && (openHigh ? value < hi : value <= hi);
+        if (!ok) throw UserError.Option(option, $"must be a finite number in {(openLow ? "(" : "[")}{lo}, {hi}{(openHigh ? ")" : "]")}, got {value}");
+    }
+
+    private static void RequirePath(string? path, string option)
+    {
+        if (path is null) return;
+        if (string.IsNullOrWhiteSpace(path)) throw UserError.Option(option, "must not be empty");
+        if (path.Contains('\0')) throw UserError.Option(option, "must not contain a NUL character");
+    }
+
+    private static bool IsPlainName(string name) =>
+        !string.IsNullOrWhiteSpace(name) && name is not ("." or "..") && name.IndexOfAny(['/', '\\', '\0']) < 0;
+
     private void ValidateOverrides()
     {
-        var o = AugmentOverrides;
+        var o = AugmentOverrides ?? throw UserError.Option("--augment", "the augmentation overrides are missing");
         static void Probability(double? p, string option)
         {
             if (p is { } v && !(v >= 0 && v <= 1)) throw UserError.Option(option, $"is a probability and must lie in [0, 1], got {v}");
@@ -173,10 +221,17 @@ public sealed record RunConfig
         Probability(o.Jitter, "--jitter");
         Probability(o.Grayscale, "--grayscale");
         Probability(o.Blur, "--blur");
-        if (o.ColorStrength is { } s && !(s >= 0 && s <= 4)) throw UserError.Option("--color-strength", $"must lie in [0, 4], got {s}");
-        if (o.CropAreaMin is { } cmin && !(cmin > 0 && cmin <= 1)) throw UserError.Option("--crop-min", $"must lie in (0, 1], got {cmin}");
-        if (o.CropAreaMax is { } cmax && !(cmax > 0 && cmax <= 1)) throw UserError.Option("--crop-max", $"must lie in (0, 1], got {cmax}");
-        if (o.Hue is { } h && !(h >= 0 && h <= 0.5)) throw UserError.Option("--hue", $"must lie in [0, 0.5], got {h}");
+        if (o.ColorStrength is { } s) In(s, 0, 4, "--color-strength");
+        if (o.CropAreaMin is { } cmin) In(cmin, 0, 1, "--crop-min", openLow: true);
+        if (o.CropAreaMax is { } cmax) In(cmax, 0, 1, "--crop-max", openLow: true);
+        if (o.AspectMin is { } amin) In(amin, 0.01, 100, "--aspect-min");
+        if (o.AspectMax is { } amax) In(amax, 0.01, 100, "--aspect-max");
+        if (o.Brightness is { } b) In(b, 0, 10, "--brightness");
+        if (o.Contrast is { } c) In(c, 0, 10, "--contrast");
+        if (o.Saturation is { } sat) In(sat, 0, 10, "--saturation");
+        if (o.Hue is { } h) In(h, 0, 0.5, "--hue");
+        if (o.BlurSigmaMin is { } smin) In(smin, 0, 1000, "--blur-sigma-min", openLow: true);
+        if (o.BlurSigmaMax is { } smax) In(smax, 0, 1000, "--blur-sigma-max", openLow: true);
     }
 
     /// <summary>The input side for which the CIFAR choices apply (32 px or less).</summary>
@@ -238,7 +293,8 @@ public sealed record RunConfig
     public static readonly JsonSerializerOptions Json = new()
     {
         WriteIndented = true,
-        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower) },
+        // Choices are names only: a number would deserialize to an enum value no option can give.
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower, allowIntegerValues: false) },
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
@@ -251,9 +307,9 @@ public sealed record RunConfig
         {
             return JsonSerializer.Deserialize<RunConfig>(json, Json) ?? throw UserError.File(source, "the stored config is empty");
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or NotSupportedException or ArgumentException or InvalidOperationException)
         {
-            throw UserError.File(source, $"the stored config is not valid JSON ({e.Message})");
+            throw UserError.File(source, $"the stored config is not a valid config ({e.Message})");
         }
     }
 }

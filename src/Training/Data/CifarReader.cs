@@ -3,7 +3,9 @@
 //   CIFAR-10  cifar-10-batches-bin/: data_batch_1..5.bin (train), test_batch.bin; each file exactly
 //             10000 records of 1 + 3072 bytes; label ∈ [0, 9]; names in batches.meta.txt when present.
 //   CIFAR-100 cifar-100-binary/: train.bin (50000 records), test.bin (10000); records of coarse label,
-//             fine label, 3072 pixels; fine ∈ [0, 99] is the label; names in fine_label_names.txt.
+//             fine label, 3072 pixels; fine ∈ [0, 99] is the label (coarse ∈ [0, 19] is checked too);
+//             names in fine_label_names.txt.
+// Files are read under the program's read rule (a batch reached through a link is measured by what it names).
 using SimClr.Kernels;
 
 namespace SimClr.Training.Data;
@@ -22,8 +24,8 @@ public static class CifarReader
         string dir = DataFiles.ResolveFolder(root, "test_batch.bin", "", "cifar-10-batches-bin");
         var names = DataFiles.ReadNames(Path.Combine(dir, "batches.meta.txt"), 10) ?? Cifar10Classes;
         var trainFiles = Enumerable.Range(1, 5).Select(i => Path.Combine(dir, $"data_batch_{i}.bin")).ToArray();
-        var train = ReadRecords("cifar10-train", trainFiles, Cifar10RecordsPerFile, labelBytes: 1, labelOffset: 0, classes: 10, names);
-        var test = ReadRecords("cifar10-test", [Path.Combine(dir, "test_batch.bin")], Cifar10RecordsPerFile, 1, 0, 10, names);
+        var train = ReadRecords("cifar10-train", trainFiles, Cifar10RecordsPerFile, Cifar10Labels, names);
+        var test = ReadRecords("cifar10-test", [Path.Combine(dir, "test_batch.bin")], Cifar10RecordsPerFile, Cifar10Labels, names);
         return new DatasetSplits(train, test);
     }
 
@@ -33,14 +35,21 @@ public static class CifarReader
         string dir = DataFiles.ResolveFolder(root, "test.bin", "", "cifar-100-binary");
         var names = DataFiles.ReadNames(Path.Combine(dir, "fine_label_names.txt"), 100)
             ?? Enumerable.Range(0, 100).Select(i => $"class_{i}").ToArray();
-        var train = ReadRecords("cifar100-train", [Path.Combine(dir, "train.bin")], 50000, labelBytes: 2, labelOffset: 1, classes: 100, names);
-        var test = ReadRecords("cifar100-test", [Path.Combine(dir, "test.bin")], 10000, 2, 1, 100, names);
+        var train = ReadRecords("cifar100-train", [Path.Combine(dir, "train.bin")], 50000, Cifar100Labels, names);
+        var test = ReadRecords("cifar100-test", [Path.Combine(dir, "test.bin")], 10000, Cifar100Labels, names);
         return new DatasetSplits(train, test);
     }
 
-    private static ImageDataset ReadRecords(string name, string[] files, int recordsPerFile, int labelBytes, int labelOffset, int classes, IReadOnlyList<string> names)
+    /// <summary>The label bytes that open each record: their names and ranges, in record order. The last one is
+    /// the label the dataset uses.</summary>
+    internal sealed record LabelLayout(params (string Name, int Classes)[] Fields);
+
+    internal static readonly LabelLayout Cifar10Labels = new(("label", 10));
+    internal static readonly LabelLayout Cifar100Labels = new(("coarse label", 20), ("fine label", 100));
+
+    internal static ImageDataset ReadRecords(string name, string[] files, int recordsPerFile, LabelLayout layout, IReadOnlyList<string> names)
     {
-        int record = labelBytes + Pixels;
+        int labelBytes = layout.Fields.Length, record = labelBytes + Pixels;
         int count = files.Length * recordsPerFile;
         var images = new byte[(long)count * Pixels];
         var labels = new int[count];
@@ -50,10 +59,14 @@ public static class CifarReader
             int baseIndex = f * recordsPerFile;
             for (int r = 0; r < recordsPerFile; r++)
             {
-                int label = bytes[r * record + labelOffset];
-                if (label >= classes)
-                    throw new DatasetException($"{files[f]}: record {r} has label {label}, expected 0..{classes - 1}");
-                labels[baseIndex + r] = label;
+                for (int b = 0; b < labelBytes; b++)
+                {
+                    int value = bytes[r * record + b];
+                    var (what, classes) = layout.Fields[b];
+                    if (value >= classes)
+                        throw new DatasetException($"{files[f]}: record {r} has {(labelBytes == 1 ? "label" : what)} {value}, expected 0..{classes - 1}");
+                }
+                labels[baseIndex + r] = bytes[r * record + labelBytes - 1];
             }
             Parallel.For(0, recordsPerFile, r =>
             {

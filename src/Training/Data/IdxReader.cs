@@ -1,6 +1,8 @@
 // The idx format of MNIST and Fashion-MNIST (raw or gzipped): a big-endian header of magic
 // (2051 = 0x803 for uint8 images of rank 3, 2049 = 0x801 for uint8 labels of rank 1), then one int32
-// per dimension, then the data, whose length must match the dimensions exactly.
+// per dimension, then the data, whose length must match the dimensions exactly. The header is read first and
+// its claim is bounded (by the file's size, or by what a gzip file of that size can inflate to) before the data
+// is allocated; data past the claim is refused. Train and test images must have the same size.
 using System.Buffers.Binary;
 using SimClr.Kernels;
 
@@ -19,16 +21,19 @@ public static class IdxReader
     {
         root ??= FashionMnistDefaultPath;
         DataFiles.RequireDirectory(root, "Fashion-MNIST");
-        var train = Load("fashion-mnist-train", Find(root, "train-images-idx3-ubyte"), Find(root, "train-labels-idx1-ubyte"), FashionMnistClasses);
-        var test = Load("fashion-mnist-test", Find(root, "t10k-images-idx3-ubyte"), Find(root, "t10k-labels-idx1-ubyte"), FashionMnistClasses);
+        string trainImages = Find(root, "train-images-idx3-ubyte"), testImages = Find(root, "t10k-images-idx3-ubyte");
+        var train = Load("fashion-mnist-train", trainImages, Find(root, "train-labels-idx1-ubyte"), FashionMnistClasses);
+        var test = Load("fashion-mnist-test", testImages, Find(root, "t10k-labels-idx1-ubyte"), FashionMnistClasses);
+        if ((test.Shape.Height, test.Shape.Width) != (train.Shape.Height, train.Shape.Width))
+            throw new DatasetException($"{testImages}: images are {test.Shape.Height}x{test.Shape.Width} but the training images ({trainImages}) are {train.Shape.Height}x{train.Shape.Width}; both splits must have one image size");
         return new DatasetSplits(train, test);
     }
 
     private static string Find(string root, string stem)
     {
         string raw = Path.Combine(root, stem), gz = raw + ".gz";
-        if (File.Exists(raw)) return raw;
-        if (File.Exists(gz)) return gz;
+        if (Path.Exists(raw)) return raw;
+        if (Path.Exists(gz)) return gz;
         throw new DatasetException($"{gz}: file not found (nor {raw})");
     }
 
@@ -47,42 +52,64 @@ public static class IdxReader
 
     public static (byte[] Pixels, int Count, int Rows, int Cols) ReadImages(string path)
     {
-        var data = DataFiles.ReadMaybeGzip(DataFiles.RequireFile(path));
-        var dims = Header(path, data, ImagesMagic, 3);
-        long expected = (long)dims[0] * dims[1] * dims[2];
-        CheckLength(path, data, 16, expected);
-        return (data.AsSpan(16).ToArray(), dims[0], dims[1], dims[2]);
+        var (pixels, dims) = ReadIdx(path, ImagesMagic, 3);
+        return (pixels, dims[0], dims[1], dims[2]);
     }
 
     public static int[] ReadLabels(string path)
     {
-        var data = DataFiles.ReadMaybeGzip(DataFiles.RequireFile(path));
-        var dims = Header(path, data, LabelsMagic, 1);
-        CheckLength(path, data, 8, dims[0]);
-        var labels = new int[dims[0]];
-        for (int i = 0; i < labels.Length; i++) labels[i] = data[8 + i];
+        var (data, _) = ReadIdx(path, LabelsMagic, 1);
+        var labels = new int[data.Length];
+        for (int i = 0; i < labels.Length; i++) labels[i] = data[i];
         return labels;
     }
 
-    private static int[] Header(string path, byte[] data, int magic, int rank)
+    /// <summary>The data of a rank-<paramref name="rank"/> uint8 idx file and its dimensions.</summary>
+    private static (byte[] Data, int[] Dims) ReadIdx(string path, int magic, int rank)
     {
+        using var input = DataFiles.OpenMaybeGzip(path, out long stored, out bool compressed);
         int headerBytes = 4 + 4 * rank;
-        if (data.Length < headerBytes) throw new DatasetException($"{path}: {data.Length} bytes is shorter than the {headerBytes}-byte idx header; the file is truncated");
-        int found = BinaryPrimitives.ReadInt32BigEndian(data);
+        var header = new byte[headerBytes];
+        int got = ReadUpTo(path, input, header);
+        if (got < headerBytes) throw new DatasetException($"{path}: {got} bytes is shorter than the {headerBytes}-byte idx header; the file is truncated");
+        var dims = Header(path, header, magic, rank);
+        Int128 claimed = 1;
+        foreach (int d in dims) claimed *= d;
+        DataFiles.RequirePlausible(path, (long)Int128.Min(claimed, long.MaxValue), stored, compressed, headerBytes);
+        long expected = (long)claimed;
+        if (!compressed && stored - headerBytes != expected)
+        {
+            long found = stored - headerBytes;
+            throw new DatasetException($"{path}: {found} data bytes after the header, expected {expected} from its dimensions{(found < expected ? "; the file is truncated" : "")}");
+        }
+        var data = new byte[expected];
+        DataFiles.Read(path, input, data, $"{expected} data bytes from its dimensions {string.Join("x", dims)}");
+        DataFiles.RequireEnd(path, input, expected);
+        return (data, dims);
+    }
+
+    private static int ReadUpTo(string path, Stream input, byte[] buffer)
+    {
+        int got = 0;
+        try
+        {
+            while (got < buffer.Length && input.Read(buffer, got, buffer.Length - got) is int n and > 0) got += n;
+        }
+        catch (InvalidDataException e) { throw new DatasetException($"{path}: corrupt gzip stream ({e.Message})", e); }
+        catch (IOException e) { throw new DatasetException($"{path}: cannot be read ({e.Message})", e); }
+        return got;
+    }
+
+    private static int[] Header(string path, byte[] header, int magic, int rank)
+    {
+        int found = BinaryPrimitives.ReadInt32BigEndian(header);
         if (found != magic) throw new DatasetException($"{path}: bad magic {found} (0x{found:x8}), expected {magic} (0x{magic:x8}) for a rank-{rank} uint8 idx file");
         var dims = new int[rank];
         for (int d = 0; d < rank; d++)
         {
-            dims[d] = BinaryPrimitives.ReadInt32BigEndian(data.AsSpan(4 + 4 * d));
+            dims[d] = BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(4 + 4 * d));
             if (dims[d] <= 0) throw new DatasetException($"{path}: dimension {d} is {dims[d]}, expected a positive size");
         }
         return dims;
-    }
-
-    private static void CheckLength(string path, byte[] data, int header, long expected)
-    {
-        long found = data.LongLength - header;
-        if (found != expected)
-            throw new DatasetException($"{path}: {found} data bytes after the header, expected {expected} from its dimensions{(found < expected ? "; the file is truncated" : "")}");
     }
 }

@@ -56,7 +56,7 @@ public static class ImageFolderReader
             string path = files[i].Path;
             try
             {
-                var decoded = ImageResult.FromMemory(File.ReadAllBytes(path), ColorComponents.RedGreenBlue);
+                var decoded = ImageResult.FromMemory(Io.SafeFile.ReadAll(path, Io.SafeFile.MaxBytes), ColorComponents.RedGreenBlue);
                 ResizeSquare(images.AsSpan(i * imageBytes, imageBytes), size, decoded.Data, decoded.Height, decoded.Width);
             }
             catch (Exception e) when (e is not OutOfMemoryException)

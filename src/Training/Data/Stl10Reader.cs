@@ -2,8 +2,10 @@
 // unlabeled_X.bin (100000), 96x96x3. Each image is stored channel-planar and column-major within a
 // channel (byte (c, x, y) at c·9216 + x·96 + y, the MATLAB order), converted here to HWC. Labels are
 // 1..10 on disk and 0..9 in memory. The unlabeled split is 2.7 GB, more than one array can hold, so only
-// the first maxUnlabeled images are read.
+// the first maxUnlabeled images are read. Files are read under the program's read rule: sizes are those of
+// what links name, a FIFO or folder in place of a file is refused, an unreadable file is one line.
 using SimClr.Kernels;
+using SimClr.Training.Io;
 
 namespace SimClr.Training.Data;
 
@@ -36,10 +38,17 @@ public static class Stl10Reader
 
     private static ImageDataset ReadLabeled(string name, string imagesPath, string labelsPath, IReadOnlyList<string> names)
     {
-        var raw = DataFiles.ReadAll(DataFiles.RequireFile(labelsPath));
         int count = ImageCount(imagesPath);
-        if (raw.Length != count)
-            throw new DatasetException($"{labelsPath}: {raw.Length} labels but {imagesPath} holds {count} images of {ImageBytes} bytes");
+        if ((long)count * ImageBytes > Array.MaxLength)
+            throw new DatasetException($"{imagesPath}: {count} images are more than one image array holds ({Array.MaxLength / ImageBytes}); this is not STL-10's {name} split");
+        byte[] raw;
+        using (var labelsFile = DataFiles.Open(labelsPath, SafeFile.MaxBytes))
+        {
+            if (labelsFile.Length != count)
+                throw new DatasetException($"{labelsPath}: {labelsFile.Length} labels but {imagesPath} holds {count} images of {ImageBytes} bytes");
+            raw = new byte[count];
+            DataFiles.Read(labelsPath, labelsFile, raw, $"{count} label bytes");
+        }
         var labels = new int[count];
         for (int i = 0; i < count; i++)
         {
@@ -51,7 +60,8 @@ public static class Stl10Reader
 
     private static int ImageCount(string path)
     {
-        long length = new FileInfo(DataFiles.RequireFile(path)).Length;
+        long length;
+        using (var file = DataFiles.Open(path, long.MaxValue)) length = file.Length;
         if (length == 0 || length % ImageBytes != 0)
             throw new DatasetException($"{path}: {length} bytes is not a whole number of {Side}x{Side}x3 images ({ImageBytes} bytes each); the file is truncated or not STL-10");
         return (int)Math.Min(length / ImageBytes, int.MaxValue);
@@ -62,11 +72,11 @@ public static class Stl10Reader
         var images = new byte[(long)count * ImageBytes];
         const int chunkImages = 256;
         var buffer = new byte[chunkImages * ImageBytes];
-        using var stream = File.OpenRead(path);
+        using var stream = DataFiles.Open(path, long.MaxValue);
         for (int start = 0; start < count; start += chunkImages)
         {
             int n = Math.Min(chunkImages, count - start);
-            stream.ReadExactly(buffer, 0, n * ImageBytes);
+            DataFiles.Read(path, stream, buffer.AsSpan(0, n * ImageBytes), $"{count} images of {ImageBytes} bytes");
             int first = start;
             Parallel.For(0, n, i => ColumnMajorToHwc(images.AsSpan((first + i) * ImageBytes, ImageBytes), buffer.AsSpan(i * ImageBytes, ImageBytes)));
         }

@@ -1,6 +1,9 @@
 // Builds the SimCLR model a RunConfig describes, and moves its whole state (parameters, BN running
-// statistics and counters, LARS momentum) to and from checkpoint tensors. Loading is strict: the file must
-// hold exactly the names, dtypes and shapes this model has, or the run stops with one line naming the file.
+// statistics and counters, LARS momentum) to and from checkpoint tensors. Loading is strict, and it is the
+// one validation every reader of a checkpoint goes through: the file must hold exactly the names, dtypes and
+// shapes this model has, every float (weights, BN statistics, momentum) must be finite, BN variances must not
+// be negative and counters must not be negative, or the command stops with one line naming the file and the
+// tensor, before any value reaches the model.
 using SimClr.Kernels;
 using SimClr.Layers;
 using SimClr.Training.Checkpoints;
@@ -46,6 +49,10 @@ public static class ModelState
         {
             throw new UserError($"cannot build the model: {e.Message}", ExitCode.BadOption);
         }
+        catch (OutOfMemoryException)
+        {
+            throw new UserError($"cannot build the model: not enough memory for batch {batchSize} at {height}x{width} (width {config.Width}); lower --batch-size or --width", ExitCode.BadOption);
+        }
     }
 
     /// <summary>Every tensor a checkpoint of this model holds.</summary>
@@ -75,17 +82,35 @@ public static class ModelState
         }
     }
 
-    /// <summary>Validates <paramref name="file"/> against the model, then loads it (momentum too when given).</summary>
+    /// <summary>Validates <paramref name="file"/> against the model, then loads it (momentum too when given).
+    /// Every tensor is checked before the first one is copied, so a refused file leaves the model as it was.</summary>
     public static void Load(SafeTensorsFile file, ParameterStore<float> store, Storage<float>? momentum)
     {
         Checkpoint.RequireExactly(file, Expected(store));
+        var counters = new Dictionary<string, long>(StringComparer.Ordinal);
+        var values = new Dictionary<string, float[]>(StringComparer.Ordinal);
         foreach (var e in store.Entries)
         {
-            if (e.Kind == StoreTensorKind.Counter) store.SetCounter(e.Name, file.Read<long>(e.Name)[0]);
-            else store.SetHost(e.Name, file.Read<float>(e.Name));
+            if (e.Kind == StoreTensorKind.Counter)
+            {
+                long n = file.Read<long>(e.Name)[0];
+                if (n < 0) throw UserError.File(file.Path, $"tensor '{e.Name}' is {n}; a batch counter cannot be negative");
+                counters[e.Name] = n;
+                continue;
+            }
+            var v = Checkpoint.ReadFinite(file, e.Name);
+            if (e.Kind == StoreTensorKind.Buffer && e.Name.EndsWith(".running_var", StringComparison.Ordinal) && Array.FindIndex(v, x => x < 0) is int bad and >= 0)
+                throw UserError.File(file.Path, $"tensor '{e.Name}' holds the variance {v[bad]} at element {bad}; a variance cannot be negative");
+            values[e.Name] = v;
         }
-        if (momentum is null) return;
+        // Momentum is checked even when it is not loaded (evaluation): a checkpoint is valid as a whole or not at all.
+        var momenta = new Dictionary<string, float[]>(StringComparer.Ordinal);
         foreach (var e in store.Entries.Where(e => e.Kind == StoreTensorKind.Parameter))
-            store.Backend.Upload(store.StateView(momentum, e.Name), file.Read<float>(Checkpoint.MomentumPrefix + e.Name));
+            momenta[e.Name] = Checkpoint.ReadFinite(file, Checkpoint.MomentumPrefix + e.Name);
+
+        foreach (var (name, n) in counters) store.SetCounter(name, n);
+        foreach (var (name, v) in values) store.SetHost(name, v);
+        if (momentum is null) return;
+        foreach (var (name, v) in momenta) store.Backend.Upload(store.StateView(momentum, name), v);
     }
 }

@@ -6,6 +6,8 @@
 // writing a checkpoint, so the last good one is kept, and names the step. A checkpoint is written after every
 // epoch, at --stop-after and on Ctrl-C; every random decision depends only on (seed, epoch, sample, view), and
 // the checkpoint holds parameters, BN statistics, counters and momentum, so a resumed run continues exactly.
+// A Ctrl-C checkpoint also holds the interrupted epoch's loss readings so far (sum and count), so the epoch's
+// loss record after a resume averages all of its steps, not only the resumed ones.
 using System.Diagnostics;
 using SimClr.Kernels;
 using SimClr.Layers;
@@ -33,7 +35,7 @@ public sealed class TrainingHooks
 public sealed class Pretrainer(IBackend<float> backend, RunConfig config, DatasetSplits data, RunDirectory run, MetricsLog metrics)
 {
     public PretrainResult Run(SimClrModel<float> model, Storage<float> momentum, TrainingPosition start, double bestMetric,
-        IProgressSink progress, CancellationToken cancel, TrainingHooks? hooks = null)
+        IProgressSink progress, CancellationToken cancel, TrainingHooks? hooks = null, EpochLoss resumedEpochLoss = default)
     {
         var train = data.Train;
         int b = config.BatchSize;
@@ -66,15 +68,14 @@ public sealed class Pretrainer(IBackend<float> backend, RunConfig config, Datase
         {
             var order = EpochOrder.Permutation(config.Seed, epoch, train.Count);
             int firstStep = epoch == start.Epoch ? start.EpochStep : 0;
-            double lossSum = 0;
-            int lossCount = 0;
+            var epochLoss = epoch == start.Epoch && firstStep > 0 ? resumedEpochLoss : default;
             var epochClock = Stopwatch.StartNew();
             for (int s = firstStep; s < stepsPerEpoch; s++)
             {
                 if (cancel.IsCancellationRequested)
                 {
                     var at = new TrainingPosition(epoch, step, s);
-                    lastCheckpoint = checkpoints.Save(Info(at, lastLoss, bestMetric), w => ModelState.Save(w, store, momentum), isBest: false);
+                    lastCheckpoint = checkpoints.Save(Info(at, lastLoss, bestMetric, epochLoss), w => ModelState.Save(w, store, momentum), isBest: false);
                     progress.Message($"interrupted at {at}; checkpoint {lastCheckpoint}");
                     return new PretrainResult(PretrainStatus.Interrupted, at, lastCheckpoint, Rate(imagesSeen, clock), lastKnn, null);
                 }
@@ -105,8 +106,7 @@ public sealed class Pretrainer(IBackend<float> backend, RunConfig config, Datase
                         return new PretrainResult(PretrainStatus.Diverged, new TrainingPosition(epoch, step, s + 1), checkpoints.Latest(), Rate(imagesSeen, clock), lastKnn, problem);
                     }
                     lastLoss = stepLoss.Value;
-                    lossSum += lastLoss;
-                    lossCount++;
+                    epochLoss = epochLoss.Add(lastLoss);
                     metrics.Append(new MetricRecord("step", step, epoch, new Dictionary<string, double> { ["loss"] = lastLoss, ["lr"] = lr }));
                 }
                 hooks?.AfterStep?.Invoke(step, store);
@@ -115,7 +115,7 @@ public sealed class Pretrainer(IBackend<float> backend, RunConfig config, Datase
 
             int done = epoch + 1;
             double epochRate = (stepsPerEpoch - firstStep) * (double)b / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9);
-            var epochValues = new Dictionary<string, double> { ["loss"] = lossCount > 0 ? lossSum / lossCount : double.NaN, ["images_per_second"] = epochRate, ["seconds"] = epochClock.Elapsed.TotalSeconds };
+            var epochValues = new Dictionary<string, double> { ["loss"] = epochLoss.Mean, ["images_per_second"] = epochRate, ["seconds"] = epochClock.Elapsed.TotalSeconds };
             metrics.Append(new MetricRecord("epoch", step, done, epochValues));
             bool isBest = false;
             if (config.Eval != EvalMode.None && (done == config.Epochs || (config.KnnEvery > 0 && done % config.KnnEvery == 0)))
@@ -132,7 +132,7 @@ public sealed class Pretrainer(IBackend<float> backend, RunConfig config, Datase
                 progress.Message($"epoch {done}/{config.Epochs}: loss {epochValues["loss"]:F4}, {epochRate:F0} img/s");
             }
             var position = new TrainingPosition(done, step, 0);
-            lastCheckpoint = checkpoints.Save(Info(position, lastLoss, bestMetric), w => ModelState.Save(w, store, momentum), isBest);
+            lastCheckpoint = checkpoints.Save(Info(position, lastLoss, bestMetric, default), w => ModelState.Save(w, store, momentum), isBest);
             Plots.Write(run.Root, metrics.Records);
             if (done == stopAt && done < config.Epochs)
             {
@@ -143,7 +143,7 @@ public sealed class Pretrainer(IBackend<float> backend, RunConfig config, Datase
         return new PretrainResult(PretrainStatus.Completed, new TrainingPosition(config.Epochs, step, 0), lastCheckpoint, Rate(imagesSeen, clock), lastKnn, null);
     }
 
-    private CheckpointInfo Info(TrainingPosition p, double loss, double best) => new(config, p, loss, best);
+    private CheckpointInfo Info(TrainingPosition p, double loss, double best, EpochLoss partial) => new(config, p, loss, best, partial);
 
     private static double Rate(long images, Stopwatch clock) => images / Math.Max(clock.Elapsed.TotalSeconds, 1e-9);
 

@@ -1,6 +1,7 @@
 // PNG plots of a run with ScottPlot 5: loss and learning rate per step, kNN accuracy per epoch.
-// Plots are redrawn from metrics.jsonl's records after each epoch, so a crashed run still has them.
-using SimClr.Training.Cli;
+// Plots are redrawn from metrics.jsonl's records after each epoch, so a crashed run still has them; each PNG
+// replaces the last atomically (Io/AtomicFile), so a kill or a full disk never leaves a torn image.
+using SimClr.Training.Io;
 
 namespace SimClr.Training.Runs;
 
@@ -29,13 +30,6 @@ public static class Plots
             var line = plot.Add.Scatter(pts.Select(p => p.X).ToArray(), pts.Select(p => p.Y).ToArray());
             line.MarkerSize = pts.Length > 50 ? 0 : 5;
         }
-        try
-        {
-            plot.SavePng(path, 800, 500);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw UserError.File(path, $"cannot write the plot ({e.Message})");
-        }
+        AtomicFile.Write(path, plot.GetImageBytes(800, 500, ScottPlot.ImageFormat.Png));
     }
 }

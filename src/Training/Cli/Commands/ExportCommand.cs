@@ -24,7 +24,7 @@ internal static class ExportCommand
     public static int Run(string checkpointPath, string outputPath, CliContext ctx)
     {
         var (file, info) = Checkpoint.Read(checkpointPath);
-        if (Path.GetFullPath(outputPath) == Path.GetFullPath(checkpointPath))
+        if (Io.SafeFile.SameFile(outputPath, checkpointPath))
             throw UserError.Option("--output", "must differ from --checkpoint (the checkpoint would be overwritten)");
         var w = new SafeTensorsWriter();
         w.AddMetadata("format", Checkpoint.EncoderFormat);

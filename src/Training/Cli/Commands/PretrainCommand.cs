@@ -1,7 +1,8 @@
 // pretrain (also what runs with no command): SimCLR pretraining, then a linear probe and a kNN vote on the
 // frozen encoder, for the pretrained encoder and for a random-init encoder of the same architecture and seed.
 // With --resume the trajectory (model, data, optimizer, schedule, seed) comes from the checkpoint; only how
-// this session runs and reports comes from the command line.
+// this session runs and reports comes from the command line, and so does where it writes (RunDirectory's rules:
+// its own run folder, or a copy in a new --out/--name). Everything is validated before the run folder is touched.
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
@@ -61,7 +62,8 @@ internal static class PretrainCommand
                 Eval = requested.Eval,
                 LossEvery = requested.LossEvery,
                 KeepLast = requested.KeepLast,
-                Out = requested.Out ?? Path.GetDirectoryName(Path.GetDirectoryName(Path.GetFullPath(resumePath))),
+                Out = requested.Out,
+                Name = requested.Name,
             };
             if (resumeInfo.Position.Epoch >= config.Epochs)
                 throw UserError.File(resumePath, $"the run already finished all {config.Epochs} epochs; nothing to resume");
@@ -71,9 +73,11 @@ internal static class PretrainCommand
         config = config.Resolve(data.Train.Shape.Height);
         if (config.BatchSize > data.Train.Count)
             throw UserError.Option("--batch-size", $"{config.BatchSize} exceeds the {data.Train.Count} training images of {data.Train.Name}");
+        int stepsPerEpoch = EpochOrder.StepsPerEpoch(data.Train.Count, config.BatchSize);
+        if (resumeInfo is not null) Checkpoint.RequirePosition(config.Resume!, resumeInfo, stepsPerEpoch);
         var spec = config.AugmentSpec();
+        config.RequireBatchFits(spec.OutHeight, spec.OutWidth);
         using var backend = BackendFactory.Create(DeviceRequest.Parse(config.Device), ctx.Output);
-        var run = RunDirectory.Open(config, resuming: resumeInfo is not null);
         using var model = ModelState.Build(backend, config, spec.OutHeight, spec.OutWidth, config.BatchSize);
         using var momentum = model.Parameters.AllocateStateBuffer();
         var start = new TrainingPosition(0, 0, 0);
@@ -84,6 +88,11 @@ internal static class PretrainCommand
             start = resumeInfo.Position;
             best = resumeInfo.BestMetric;
         }
+        // The checkpoint, the data and the options were validated; now the run folder is chosen (a folder holding
+        // another run is refused) and only then created or touched.
+        var run = RunDirectory.Plan(config);
+        if (resumeInfo is not null) config = config with { Out = run.Root };
+        foreach (var note in run.Create()) ctx.Output.WriteLine(note);
         run.WriteConfig(config);
         var metrics = new MetricsLog(run.MetricsPath, resuming: resumeInfo is not null);
         if (resumeInfo is not null) metrics.TruncateAfter(start.Step);
@@ -91,10 +100,9 @@ internal static class PretrainCommand
         ctx.Output.WriteLine($"pretraining {Describe(config)} on {data.Train} ({backend.Info.Description})");
         ctx.Output.WriteLine($"run directory: {run.Root}");
         if (resumeInfo is not null) ctx.Output.WriteLine($"resuming from {config.Resume} at {start}");
-        int stepsPerEpoch = EpochOrder.StepsPerEpoch(data.Train.Count, config.BatchSize);
         var trainer = new Pretrainer(backend, config, data, run, metrics);
         var result = ProgressView.Run(config.Progress, ctx.Output, "pretrain", (long)stepsPerEpoch * config.Epochs, start.Step,
-            sink => trainer.Run(model, momentum, start, best, sink, ctx.Cancel, ctx.Hooks));
+            sink => trainer.Run(model, momentum, start, best, sink, ctx.Cancel, ctx.Hooks, resumeInfo?.PartialEpoch ?? default));
         Plots.Write(run.Root, metrics.Records);
 
         var summary = new JsonObject
