@@ -293,8 +293,9 @@ public static class NativeLibraries
         var after = new List<string>();
         if (library == CudaLibrary.Driver)
         {
-            // The driver comes with the kernel module, never from a wheel or the toolkit (whose copy is a stub).
-            after.AddRange(["/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib/wsl/lib"]);
+            // The driver comes with the kernel module, never from a wheel or the toolkit (whose copy is a stub);
+            // containers often mount it under /usr/local/nvidia.
+            after.AddRange(["/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib/wsl/lib", "/usr/local/nvidia/lib64", "/usr/local/nvidia/lib"]);
         }
         else
         {
