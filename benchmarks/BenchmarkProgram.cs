@@ -1,4 +1,4 @@
-// Dispatch from the command line to a suite (or the `device` probe), and the shared tail of every run:
+// Dispatch from the command line to a suite (or the `device` probe, or the CPU step `profile`), and the shared tail of every run:
 // print the markdown table, write the JSON, exit 0 (1 if a benchmark threw). A GPU suite on a machine
 // without CUDA prints why and exits 0, so scripts that run every suite work everywhere, except under
 // SIMCLR_REQUIRE_CUDA=1 (gpu-check), where it exits 3; a backend that exists but fails to open always exits 1.
@@ -16,6 +16,7 @@ public static class BenchmarkProgram
         {
             if (args is ["-h" or "--help" or "help", ..]) { Console.WriteLine(BenchOptions.Usage); return 0; }
             if (args is ["device", .. var rest]) return DeviceProbe.Run(rest is ["--json", var path] ? path : null);
+            if (args is ["profile", .. var profileArgs]) return StepProfile.Run(profileArgs);
             options = BenchOptions.Parse(args);
         }
         catch (UsageException e)

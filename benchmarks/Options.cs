@@ -18,6 +18,7 @@ public sealed record BenchOptions(SuiteKind Suite, SizeSet Sizes, string JsonPat
             kernels   the hand-written CUDA kernels (NT-Xent, cosine similarity, augment, LARS, element-wise)
             step      one full SimCLR training step on the GPU (ResNet-18 CIFAR and ResNet-50 ImageNet)
             device    whether CUDA is usable here and why not (exit 0 usable, 2 no device, 1 broken); --json PATH
+            profile   where a CPU training step's time goes, op by op (--width W --batch B --steps N --json PATH)
           options:
             --smoke          one tiny size per benchmark (the CI run)
             --json PATH      where the JSON goes (default benchmarks/results-<suite>.json)
