@@ -4,7 +4,9 @@ the given width and batch, under torch.profiler; each aten op's self CPU time is
 (convolution forward, convolution backward, batch norm forward/backward, linear, ReLU, optimizer, autograd
 and other), per step. Prints a markdown table.
 
-  /usr/bin/python3 benchmarks/pytorch/profile_step.py --width 1 --batch 32 --steps 5
+  OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 benchmarks/pytorch/profile_step.py --width 1 --batch 32 --steps 5
+(On a machine shared with other work, spinning OpenMP threads collapse: set OMP_WAIT_POLICY=PASSIVE, as
+compare.py does for the CPU; libgomp reads it when it loads, so it must be set before python starts.)
 """
 import argparse
 import os
