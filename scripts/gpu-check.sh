@@ -183,7 +183,7 @@ fi
 if [ "$mode" = gpu ]; then
   stage smoke-kernels 60 15 "${run_bench[@]}" kernels --smoke --json "$work/bench-smoke/results-kernels.json"
   stage smoke-step 60 15 "${run_bench[@]}" step --smoke --json "$work/bench-smoke/results-step.json"
-  stage train 120 40 "${run_train[@]}" pretrain --device cuda --dataset shapes --shapes-count 10240 --image-size 32 --arch resnet18 \
+  stage train 120 40 "${run_train[@]}" pretrain --device cuda --dataset shapes --shapes-count 10240 --image-size 32 --arch resnet18 --width 1 \
     --batch-size 512 --epochs 2 --knn-every 0 --linear-epochs 20 --progress plain --out "$work/train"
   stage full-kernels 120 45 "${run_bench[@]}" kernels --json "$work/bench-full/results-kernels.json"
   stage full-step 120 45 "${run_bench[@]}" step --json "$work/bench-full/results-step.json"
