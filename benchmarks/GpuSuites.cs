@@ -2,7 +2,8 @@
 // LARS, element-wise) through the same op cases as the CPU suite; `step` times whole SimCLR training
 // steps. Both time with CUDA events on the backend's stream and hold each figure against a roofline
 // measured on the device: device-to-device copy bandwidth and the cuBLAS SGEMM rate. Without a CUDA
-// device (or driver, or library) a suite prints the reason and exits 0.
+// device (or driver, or library) a suite prints the reason and exits 0 (3 under SIMCLR_REQUIRE_CUDA=1);
+// a backend that throws while opening is one FAILED line and exit 1.
 using SimClr.Kernels;
 using SimClr.Kernels.Cuda;
 using SimClr.Kernels.Cuda.Native;
@@ -36,13 +37,13 @@ public sealed class CudaEventClock(CudaBackend backend) : IBenchClock, IDisposab
 
 public static class GpuSuites
 {
-    public static SuiteReport? Kernels(BenchOptions options) => WithDevice(options, (backend, clock, report) =>
+    public static SuiteReport Kernels(BenchOptions options) => WithDevice(options, (backend, clock, report) =>
     {
         bool smoke = options.Sizes == SizeSet.Smoke;
         SuiteRunner.RunCases(report, backend, clock, smoke ? SmokeKernelCases() : FullKernelCases(), options, "device buffers");
     });
 
-    public static SuiteReport? Step(BenchOptions options) => WithDevice(options, (backend, clock, report) =>
+    public static SuiteReport Step(BenchOptions options) => WithDevice(options, (backend, clock, report) =>
     {
         StepWorkload[] workloads = options.Sizes == SizeSet.Smoke
             ? [new("resnet18-cifar", ResNetArch.ResNet18, StemKind.Cifar, 1.0, 8, 32, AugmentSpec.Cifar(32))]
@@ -82,24 +83,24 @@ public static class GpuSuites
         return total - free;
     }
 
-    private static SuiteReport? WithDevice(BenchOptions options, Action<CudaBackend, IBenchClock, SuiteReport> body)
+    private static SuiteReport WithDevice(BenchOptions options, Action<CudaBackend, IBenchClock, SuiteReport> body)
     {
         string suite = options.Suite.ToString().ToLowerInvariant();
         var info = CudaInfo.Probe();
-        if (!info.Available)
-        {
-            Console.WriteLine($"{suite}: skipped, CUDA is not usable here: {info.Reason}");
-            return null;
-        }
+        if (!info.Available) throw new GpuUnavailableException($"{suite}: skipped, CUDA is not usable here: {info.Reason}", broken: false);
         CudaBackend backend;
         try
         {
-            backend = new CudaBackend();
+            backend = new CudaBackend(0, new CudaBackendOptions { Convolutions = options.Convolutions });
         }
         catch (CudaNotAvailableException e)
         {
-            Console.WriteLine($"{suite}: skipped, the CUDA backend could not open device 0: {e.Message}");
-            return null;
+            throw new GpuUnavailableException($"{suite}: skipped, the CUDA backend could not open device 0: {e.Message}", broken: false);
+        }
+        catch (Exception e) when (e is NativeCallException or DllNotFoundException or EntryPointNotFoundException)
+        {
+            // Reported once, here; the suite does not go on to fail op by op.
+            throw new GpuUnavailableException($"{suite}: FAILED, the CUDA backend threw while opening device 0: {e.GetType().Name}: {e.Message}", broken: true);
         }
         using (backend)
         using (var clock = new CudaEventClock(backend))
@@ -108,7 +109,7 @@ public static class GpuSuites
             var report = new SuiteReport
             {
                 Suite = suite, Sizes = options.Sizes.ToString().ToLowerInvariant(), Clock = clock.Name, AutosavePath = options.JsonPath,
-                Device = $"{backend.DeviceName} (sm_{major}{minor}, {backend.MultiprocessorCount} SMs, {backend.TotalMemory / (1L << 30)} GiB), driver {info.DriverVersion}, cuBLAS {info.CublasVersion}, cuDNN {info.CudnnVersion}, math {backend.MathMode}",
+                Device = $"{backend.DeviceName} (sm_{major}{minor}, {backend.MultiprocessorCount} SMs, {backend.TotalMemory / (1L << 30)} GiB), driver {info.DriverVersion}, cuBLAS {info.CublasVersion}, cuDNN {info.CudnnVersion}, math {backend.MathMode}, {options.Convolutions} convolutions",
             };
             Console.Error.WriteLine("measuring the GPU roofline ...");
             report.Roofline = GpuRoofline.Measure(backend, clock, options);

@@ -1,4 +1,4 @@
-// Command-line options of the benchmark program. Parsed by hand: there are five of them and the
+// Command-line options of the benchmark program. Parsed by hand: there are six of them and the
 // program is also run from the GPU bundle, where a plain, dependency-free parser is easiest to trust.
 namespace SimClr.Benchmarks;
 
@@ -6,7 +6,8 @@ public enum SuiteKind { Cpu, Kernels, Step }
 
 public enum SizeSet { Full, Smoke }
 
-public sealed record BenchOptions(SuiteKind Suite, SizeSet Sizes, string JsonPath, int Samples, int WarmupRuns, string? Filter)
+public sealed record BenchOptions(SuiteKind Suite, SizeSet Sizes, string JsonPath, int Samples, int WarmupRuns, string? Filter,
+    SimClr.Kernels.Cuda.ConvolutionAlgorithms Convolutions = SimClr.Kernels.Cuda.ConvolutionAlgorithms.Reproducible)
 {
     public const int MinimumSamples = 20;
 
@@ -16,12 +17,18 @@ public sealed record BenchOptions(SuiteKind Suite, SizeSet Sizes, string JsonPat
             cpu       GEMM, convolution, augment, NT-Xent, LARS and a full step on the CPU backend
             kernels   the hand-written CUDA kernels (NT-Xent, cosine similarity, augment, LARS, element-wise)
             step      one full SimCLR training step on the GPU (ResNet-18 CIFAR and ResNet-50 ImageNet)
+            device    whether CUDA is usable here and why not (exit 0 usable, 2 no device, 1 broken); --json PATH
+            profile   where a CPU training step's time goes, op by op (--width W --batch B --steps N --json PATH)
           options:
             --smoke          one tiny size per benchmark (the CI run)
             --json PATH      where the JSON goes (default benchmarks/results-<suite>.json)
             --samples N      timed samples per figure (at least 20; default 20)
             --warmup N       untimed warm-up runs before calibration (default 3)
             --filter TEXT    only the benchmarks whose key contains TEXT
+            --conv-algorithms reproducible|fastest
+                             how the GPU suites' backend picks cuDNN convolution algorithms (default
+                             reproducible, as training does; fastest = cudnnFind timing, like PyTorch's
+                             cudnn.benchmark)
         """;
 
     public static BenchOptions Parse(string[] args)
@@ -37,6 +44,7 @@ public sealed record BenchOptions(SuiteKind Suite, SizeSet Sizes, string JsonPat
         var sizes = SizeSet.Full;
         string? json = null, filter = null;
         int samples = MinimumSamples, warmup = 3;
+        var convolutions = SimClr.Kernels.Cuda.ConvolutionAlgorithms.Reproducible;
         for (int i = 1; i < args.Length; i++)
         {
             string Value() => i + 1 < args.Length ? args[++i] : throw new UsageException($"{args[i]} needs a value");
@@ -53,11 +61,19 @@ public sealed record BenchOptions(SuiteKind Suite, SizeSet Sizes, string JsonPat
                 case "--samples": samples = Count("--samples", MinimumSamples); break;
                 case "--warmup": warmup = Count("--warmup", 1); break;
                 case "--filter": filter = Value(); break;
+                case "--conv-algorithms":
+                    convolutions = Value() switch
+                    {
+                        "reproducible" => SimClr.Kernels.Cuda.ConvolutionAlgorithms.Reproducible,
+                        "fastest" => SimClr.Kernels.Cuda.ConvolutionAlgorithms.Fastest,
+                        var other => throw new UsageException($"--conv-algorithms must be reproducible or fastest, got '{other}'"),
+                    };
+                    break;
                 default: throw new UsageException($"unknown option '{args[i]}'");
             }
         }
         json ??= Path.Combine(DefaultResultsFolder(), $"results-{args[0].ToLowerInvariant()}.json");
-        return new BenchOptions(suite, sizes, json, samples, warmup, filter);
+        return new BenchOptions(suite, sizes, json, samples, warmup, filter, convolutions);
     }
 
     public bool Selects(string key) => Filter is null || key.Contains(Filter, StringComparison.OrdinalIgnoreCase);

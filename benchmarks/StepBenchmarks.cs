@@ -15,13 +15,17 @@ public sealed record StepWorkload(string Name, ResNetArch Arch, StemKind Stem, d
 
 public static class StepBenchmarks
 {
-    /// <summary>The CPU suite's step: a narrow ResNet-18 (CIFAR stem) so a step takes seconds, not minutes.</summary>
+    /// <summary>The CPU suite's steps: a narrow ResNet-18 (CIFAR stem) at B = 8, where per-op overheads weigh,
+    /// and the full-width one at B = 32, where the convolutions' arithmetic dominates (about a second a step).</summary>
     public static void RunCpu(SuiteReport report, IBackend<float> backend, IBenchClock clock, BenchOptions options)
     {
-        var workload = options.Sizes == SizeSet.Smoke
-            ? new StepWorkload("resnet18-cifar-w0.125", ResNetArch.ResNet18, StemKind.Cifar, 0.125, 2, 16, AugmentSpec.Cifar(16))
-            : new StepWorkload("resnet18-cifar-w0.25", ResNetArch.ResNet18, StemKind.Cifar, 0.25, 8, 32, AugmentSpec.Cifar(32));
-        Run(report, backend, clock, options, [workload], "host buffers (params, grads, momentum, arena, views, images)", null, null);
+        StepWorkload[] workloads = options.Sizes == SizeSet.Smoke
+            ? [new("resnet18-cifar-w0.125", ResNetArch.ResNet18, StemKind.Cifar, 0.125, 2, 16, AugmentSpec.Cifar(16))]
+            : [
+                new("resnet18-cifar-w0.25", ResNetArch.ResNet18, StemKind.Cifar, 0.25, 8, 32, AugmentSpec.Cifar(32)),
+                new("resnet18-cifar", ResNetArch.ResNet18, StemKind.Cifar, 1.0, 32, 32, AugmentSpec.Cifar(32)),
+            ];
+        Run(report, backend, clock, options, workloads, "host buffers (params, grads, momentum, arena, views, images)", null, null);
     }
 
     /// <param name="deviceMemoryInUse">Reads the device's used memory; when given, the memory column is the

@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Builds a portable bundle for a Linux x86-64 CUDA host that has no .NET SDK: the .NET runtime (host,
 # hostfxr, Microsoft.NETCore.App), the framework-dependent training, test and benchmark programs published
-# into one folder (they share their dependencies), and three entry scripts:
+# into one folder (they share their dependencies), and the entry scripts:
+#   gpu-check.sh OUTDIR       the first-contact check (scripts/gpu-check.sh): every CUDA path, a verdict and
+#                             a handful of small files in OUTDIR within 8 minutes; exit 2 without a GPU
 #   run.sh [args]             the training program (e.g. ./run.sh info)
 #   run-tests.sh [args]       the xunit v3 test program; prints its summary, exit code = failures
-#   run-benchmarks.sh [args]  the benchmark program
-# The scripts set DOTNET_ROOT to the bundled runtime. cuBLAS/cuDNN/NVRTC are found by the program's resolver
-# (SIMCLR_CUDA_LIBRARY_PATH, the loader path, /usr/local/cuda, NVIDIA's Python wheels); the scripts also add
-# the nvidia/*/lib folders of the host's python3, if any, to SIMCLR_CUDA_LIBRARY_PATH.
+#   run-benchmarks.sh [args]  the benchmark program (suites, and `device`)
+# plus benchmarks/compare.py with the PyTorch baselines, scripts/reproduce-cifar10.sh (a test runs it) and
+# COMMIT (the commit it was built from). The scripts set DOTNET_ROOT to the bundled runtime.
+# cuBLAS/cuDNN/NVRTC are found by the program's resolver (SIMCLR_CUDA_LIBRARY_PATH, the loader path,
+# /usr/local/cuda, NVIDIA's Python wheels); the scripts also add the nvidia/*/lib folders of the host's
+# python3, if any, to SIMCLR_CUDA_LIBRARY_PATH (CUDA 12 wheels: nvidia/cublas/lib, ...; CUDA 13 wheels:
+# nvidia/cu13/lib and nvidia/cudnn/lib).
 # Usage: scripts/gpu-bundle.sh [output.tar.xz]   (default dist/simclr-gpu-bundle.tar.xz)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,7 +50,8 @@ write_launcher() {
 set -uo pipefail
 here=\$(cd "\$(dirname "\$0")" && pwd)
 export DOTNET_ROOT="\$here/dotnet" DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
-# NVIDIA's Python wheels (nvidia-cudnn-cu12, nvidia-cublas-cu12, nvidia-cuda-nvrtc-cu12) of this host's python3.
+# NVIDIA's Python wheels of this host's python3 (CUDA 12: nvidia-cublas-cu12, ...; CUDA 13: nvidia-cublas,
+# nvidia-cuda-nvrtc, nvidia-cudnn-cu13, which use nvidia/cu13/lib and nvidia/cudnn/lib).
 if command -v python3 >/dev/null 2>&1; then
   wheels=\$(python3 - <<'PY' 2>/dev/null
 import glob, os, site, sys
@@ -73,6 +79,14 @@ cp "$root/benchmarks/compare.py" "$bundle/benchmarks/"
 cp -r "$root/benchmarks/pytorch" "$bundle/benchmarks/"
 rm -rf "$bundle/benchmarks/pytorch/__pycache__"
 
+# The first-contact check, and what tests need beside the test program.
+cp "$root/scripts/gpu-check.sh" "$root/scripts/gpu_check_summary.py" "$bundle/"
+mkdir -p "$bundle/scripts"
+cp "$root/scripts/reproduce-cifar10.sh" "$bundle/scripts/"
+commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git -C "$root" status --porcelain 2>/dev/null)" ]; then commit="$commit+changes"; fi
+echo "$commit" > "$bundle/COMMIT"
+
 mkdir -p "$(dirname "$out")"
 echo "== pack $out"
 tar -C "$stage" -cf - simclr-gpu | xz -T0 -6 > "$out"
@@ -83,4 +97,4 @@ if [ "$bytes" -ge $(( limit_mib * 1048576 )) ]; then
   echo "bundle exceeds ${limit_mib} MiB" >&2
   exit 1
 fi
-echo "use: tar -xJf $(basename "$out") && simclr-gpu/run-tests.sh && simclr-gpu/run.sh info"
+echo "use: tar -xJf $(basename "$out") -C /tmp && /tmp/simclr-gpu/gpu-check.sh OUTDIR"

@@ -1,11 +1,16 @@
 """Shared timing for the PyTorch baselines, mirroring the C# harness (benchmarks/Measurement.cs):
 untimed warm-up runs, calibration that batches very short calls into one sample, then the median,
-min and p90 of at least 20 samples, timed with CUDA events on the current stream. Results are plain
-dicts with the same keys as the C# suites' JSON, so benchmarks/compare.py can set them side by side.
+min and p90 of at least 20 samples. On the GPU (--device cuda, the default) samples are timed with CUDA
+events on the current stream; on the CPU (--device cpu) with perf_counter, on as many threads as the C#
+CPU backend uses (every core, unless --threads says otherwise). Results are plain dicts with the same keys
+as the C# suites' JSON, so benchmarks/compare.py can set them side by side. Works with torch 1.13 (Debian)
+and 2.x; what needs 2.x is skipped with the reason.
 """
 import argparse
 import json
 import math
+import os
+import platform
 import sys
 import time
 
@@ -22,12 +27,18 @@ def base_parser(description):
     parser.add_argument("--json", default=None, help="write the results here as well as to stdout")
     parser.add_argument("--filter", default=None, help="only keys containing this text")
     parser.add_argument("--tf32", action="store_true", help="allow TF32 in matmul and cuDNN (off: plain fp32, as the C# suites)")
+    parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda", help="where to run (cpu: beside the C# cpu suite)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: every core, as the C# CPU backend)")
     return parser
 
 
 def check_args(args):
     if args.samples < MIN_SAMPLES:
         sys.exit(f"--samples must be at least {MIN_SAMPLES}")
+    if args.device == "cpu":
+        # Debian's torch starts with one thread on some machines; the C# backend uses every core.
+        torch.set_num_threads(args.threads or os.cpu_count() or 1)
+        return
     if not torch.cuda.is_available():
         print(json.dumps({"skipped": "no CUDA device visible to PyTorch", "results": []}))
         sys.exit(0)
@@ -38,6 +49,11 @@ def check_args(args):
 
 def selected(args, key):
     return args.filter is None or args.filter.lower() in key.lower()
+
+
+def has_compile():
+    """torch.compile exists from torch 2.0 on."""
+    return hasattr(torch, "compile")
 
 
 def summarize(per_run_seconds, repetitions):
@@ -70,6 +86,28 @@ def time_cuda(fn, samples, warmup, min_sample_s=2e-3):
     return summarize(per_run, reps)
 
 
+def time_cpu(fn, samples, warmup, min_sample_s=2e-3):
+    """Per-call statistics of fn() on the CPU, with perf_counter around each sample (CPU ops are synchronous)."""
+    single = float("inf")
+    for _ in range(max(warmup, 1)):
+        t0 = time.perf_counter()
+        fn()
+        single = min(single, time.perf_counter() - t0)
+    reps = 1 if single >= min_sample_s else int(min(1_000_000, math.ceil(min_sample_s / max(single, 1e-9))))
+    per_run = []
+    for _ in range(samples):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            fn()
+        per_run.append((time.perf_counter() - t0) / reps)
+    return summarize(per_run, reps)
+
+
+def time_device(args, fn):
+    """fn() timed on args.device with args.samples and args.warmup."""
+    return time_cpu(fn, args.samples, args.warmup) if args.device == "cpu" else time_cuda(fn, args.samples, args.warmup)
+
+
 def time_host(next_batch, samples, warmup):
     """Per-call statistics of a host-side producer (the DataLoader), timed with perf_counter."""
     for _ in range(max(warmup, 1)):
@@ -82,8 +120,11 @@ def time_host(next_batch, samples, warmup):
     return summarize(per_run, 1)
 
 
-def peak_memory(fn):
-    """Peak bytes allocated by PyTorch's caching allocator while fn() runs (live inputs included)."""
+def peak_memory(args, fn):
+    """Peak bytes allocated by PyTorch's CUDA caching allocator while fn() runs (live inputs included);
+    0 on the CPU, where torch keeps no such count."""
+    if args.device == "cpu":
+        return 0
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
     fn()
@@ -111,11 +152,28 @@ def result(key, impl, timing, items=0, unit="", memory_bytes=0, note=None):
     return row
 
 
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def device_name(args):
+    if args.device == "cpu":
+        return f"{cpu_name()}, {torch.get_num_threads()} threads"
+    return torch.cuda.get_device_name(0)
+
+
 def emit(script, args, results, notes=()):
     report = {
         "script": script,
         "torch": torch.__version__,
-        "device": torch.cuda.get_device_name(0),
+        "device": device_name(args),
         "cuda": torch.version.cuda,
         "date_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "notes": list(notes),

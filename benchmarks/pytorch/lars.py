@@ -53,12 +53,17 @@ def main():
     args = parser.parse_args()
     common.check_args(args)
     results = []
-    for name, key in (("resnet18-cifar", "lars.resnet18"), ("resnet50", "lars.resnet50")):
-        if args.smoke and name != "resnet18-cifar":
-            continue
+    # (model, table, key) as the C# suites name them: full-width ResNet-18/50, and the CPU smoke's ResNet-18 at w = 1/8.
+    if args.smoke and args.device == "cpu":
+        workloads = [("resnet18-cifar-w0.125", models.CPU_SMOKE_MODELS, "lars.resnet18-w0.125")]
+    elif args.smoke:
+        workloads = [("resnet18-cifar", models.MODELS, "lars.resnet18")]
+    else:
+        workloads = [("resnet18-cifar", models.MODELS, "lars.resnet18"), ("resnet50", models.MODELS, "lars.resnet50")]
+    for name, table, key in workloads:
         if not common.selected(args, key):
             continue
-        model = models.build(name).cuda()
+        model = models.build(name, table).to(args.device)
         params, flags = models.lars_groups(model)
         grads = [torch.randn_like(p) * 0.01 for p in params]
         moms = [torch.zeros_like(p) for p in params]
@@ -67,10 +72,11 @@ def main():
             def step():
                 fn(params, grads, moms, flags)
 
-            t = common.time_cuda(step, args.samples, args.warmup)
-            results.append(common.result(key, impl, t, count, "params", common.peak_memory(step)))
+            t = common.time_device(args, step)
+            results.append(common.result(key, impl, t, count, "params", common.peak_memory(args, step)))
         del model, params, grads, moms
-        torch.cuda.empty_cache()
+        if args.device == "cuda":
+            torch.cuda.empty_cache()
     common.emit("lars.py", args, results)
 
 

@@ -1,6 +1,8 @@
 """Full SimCLR training-step baselines: forward of 2B views through encoder + head, NT-Xent over the
 materialized similarity matrix, backward, and the foreach LARS update, for the models of the C# step
-suite (models.py): ResNet-18 CIFAR stem at B = 512 (32x32) and ResNet-50 at B = 128 (224x224).
+suite (models.py): on the GPU ResNet-18 CIFAR stem at B = 512 (32x32) and ResNet-50 at B = 128 (224x224);
+on the CPU (--device cpu, the C# cpu suite's steps) ResNet-18 CIFAR at width 0.25, B = 8, and full width,
+B = 32.
 The views are already on the GPU: in the usual PyTorch pipeline augmentation runs in DataLoader
 workers beside the step (augment.py times it), so these figures compare with the C# suite's
 step.<model>.b<B>.train rows (forward + backward + LARS, augment excluded).
@@ -8,8 +10,12 @@ step.<model>.b<B>.train rows (forward + backward + LARS, augment excluded).
   eager-fp32             eager mode, NCHW, plain fp32 (TF32 off unless --tf32);
   amp-bf16-channels_last autocast to bfloat16 with channels_last activations and weights;
   compile-fp32           torch.compile of forward + loss (default mode), fp32; compilation happens
-                         in the warm-up runs, which are not timed.
+                         in the warm-up runs, which are not timed. Needs torch 2.x: skipped, with the
+                         reason in the notes, on torch 1.13.
+On the CPU only eager-fp32 and compile-fp32 run (bf16 autocast is the GPU's fast path here).
 """
+import argparse
+
 import torch
 
 import common
@@ -18,7 +24,7 @@ import models
 import ntxent
 
 
-def make_step(model, views, params, moms, flags, autocast, compiled):
+def make_step(model, views, params, moms, flags, autocast, compiled, device):
     def forward_loss(x):
         z = model(x)
         return ntxent.nt_xent(z.float(), 0.5)
@@ -29,7 +35,7 @@ def make_step(model, views, params, moms, flags, autocast, compiled):
         for p in params:
             p.grad = None
         if autocast:
-            with torch.autocast("cuda", dtype=torch.bfloat16):
+            with torch.autocast(device, dtype=torch.bfloat16):
                 loss = loss_fn(views)
         else:
             loss = loss_fn(views)
@@ -52,32 +58,39 @@ def main():
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile variant")
     args = parser.parse_args()
     common.check_args(args)
+    notes = [f"fp32 TF32 {'on' if args.tf32 else 'off'}; views pre-made on the {args.device.upper()}"]
+    if args.device == "cpu":
+        table = models.CPU_SMOKE_MODELS if args.smoke else models.CPU_MODELS
+    else:
+        table = {"resnet18-cifar": models.MODELS["resnet18-cifar"][:3] + (8, 32)} if args.smoke else models.MODELS
+    if not common.has_compile() and not args.no_compile:
+        notes.append(f"compile-fp32 skipped: torch.compile needs torch 2.x, this is {torch.__version__}")
     results = []
-    for name, (_, _, batch, side) in models.MODELS.items():
-        if args.smoke:
-            if name != "resnet18-cifar":
-                continue
-            batch = 8
+    for name, (_, _, _, batch, side) in table.items():
         key = f"step.{name}.b{batch}.train"
         if not common.selected(args, key):
             continue
         for impl, channels_last, autocast, compiled in VARIANTS:
-            if compiled and args.no_compile:
+            if compiled and (args.no_compile or not common.has_compile()):
+                continue
+            if autocast and args.device == "cpu":
                 continue
             torch.manual_seed(0)
-            model = models.build(name).cuda()
-            views = torch.randn(2 * batch, 3, side, side, device="cuda")
+            model = models.build(name, table).to(args.device)
+            views = torch.randn(2 * batch, 3, side, side, device=args.device)
             if channels_last:
                 model = model.to(memory_format=torch.channels_last)
                 views = views.contiguous(memory_format=torch.channels_last)
             params, flags = models.lars_groups(model)
             moms = [torch.zeros_like(p) for p in params]
-            step = make_step(model, views, params, moms, flags, autocast, compiled)
-            t = common.time_cuda(step, args.samples, max(args.warmup, 3))
-            results.append(common.result(key, impl, t, 2 * batch, "views", common.peak_memory(step)))
+            step = make_step(model, views, params, moms, flags, autocast, compiled, args.device)
+            warm = argparse.Namespace(**{**vars(args), "warmup": max(args.warmup, 3)})
+            t = common.time_device(warm, step)
+            results.append(common.result(key, impl, t, 2 * batch, "views", common.peak_memory(args, step)))
             del model, views, params, moms, step
-            torch.cuda.empty_cache()
-    common.emit("step.py", args, results, [f"fp32 TF32 {'on' if args.tf32 else 'off'}; views pre-made on the GPU"])
+            if args.device == "cuda":
+                torch.cuda.empty_cache()
+    common.emit("step.py", args, results, notes)
 
 
 if __name__ == "__main__":

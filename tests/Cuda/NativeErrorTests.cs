@@ -95,6 +95,7 @@ public class NativeErrorTests
     }
 
     [Fact]
+    [Trait(CudaTestSupport.Requires, CudaTestSupport.NvrtcOnly)]
     public void NvrtcCheckCarriesTheNativeMessage()
     {
         NvrtcCompileTests.RequireNvrtc();
@@ -147,10 +148,11 @@ public class NativeErrorTests
     // ---- GPU ---------------------------------------------------------------------------------------
 
     [Fact]
+    [Trait(CudaTestSupport.Requires, CudaTestSupport.Cuda)]
     public unsafe void BadLaunchSurfacesAsCudaException()
     {
         var gpu = CudaTestSupport.Backend();
-        var fill = gpu.GetFunction("elementwise", "fill");
+        var fill = gpu.GetFunction("elementwise", "fill_f32");
         var x = gpu.Allocate<float>(16).AsTensor();
         nint px = x.Address;
         long n = 16;
@@ -164,6 +166,7 @@ public class NativeErrorTests
     }
 
     [Fact]
+    [Trait(CudaTestSupport.Requires, CudaTestSupport.Cuda)]
     public void MissingKernelNamesModuleAndFunction()
     {
         var gpu = CudaTestSupport.Backend();
@@ -173,6 +176,7 @@ public class NativeErrorTests
     }
 
     [Fact]
+    [Trait(CudaTestSupport.Requires, CudaTestSupport.Cuda)]
     public void HostTensorsAndWrongLengthsAreRefused()
     {
         var gpu = CudaTestSupport.Backend();

@@ -1,10 +1,12 @@
 // Every embedded kernel module must compile with NVRTC for compute_80 and compute_90. NVRTC needs no GPU,
-// so this runs wherever libnvrtc is installed; in CI (CI set) a missing libnvrtc is a failure, elsewhere a skip.
+// so this runs wherever libnvrtc is installed; in CI (CI set) and under SIMCLR_REQUIRE_CUDA=1 a missing
+// libnvrtc is a failure, elsewhere a skip. gpu-check runs these ("NVRTC" trait) against the host's NVRTC.
 using SimClr.Kernels.Cuda;
 using SimClr.Kernels.Cuda.Native;
 
 namespace SimClr.Tests.Cuda;
 
+[Trait(CudaTestSupport.Requires, CudaTestSupport.NvrtcOnly)]
 public class NvrtcCompileTests
 {
     public static TheoryData<string, string> ModulesAndArchitectures()
@@ -16,9 +18,10 @@ public class NvrtcCompileTests
         return data;
     }
 
-    /// <summary>Loads NVRTC or skips (fails in CI) with the resolver's message.</summary>
+    /// <summary>Loads NVRTC or skips (fails in CI and under SIMCLR_REQUIRE_CUDA=1) with the resolver's message.</summary>
     internal static void RequireNvrtc()
     {
+        CudaTestSupport.RequireTrait(CudaTestSupport.NvrtcOnly, CudaTestSupport.Cuda);
         try
         {
             Nvrtc.Load();
@@ -27,7 +30,7 @@ public class NvrtcCompileTests
         {
             if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable("CI")))
                 Assert.Fail($"CI must compile the kernels, but NVRTC is missing: {e.Message}");
-            Assert.Skip($"NVRTC not installed: {e.Message}");
+            CudaTestSupport.Unavailable($"NVRTC not installed: {e.Message}");
         }
     }
 

@@ -1,7 +1,8 @@
 // The same SimClrModel<float> on the CUDA backend and on its CPU twin: identical initialization (drawn on the
 // host from the seed), then one training step on the same views must give the same loss, every parameter
 // gradient, the input gradient and the BN running statistics to fp32 accuracy, and EncodeFeatures must agree.
-// This is the check that the layers run unchanged on the GPU. Skips without a CUDA device.
+// This is the check that the layers run unchanged on the GPU, with either max-pool implementation (the
+// ImageNet stem pools). Skips without a CUDA device.
 using SimClr.Kernels;
 using SimClr.Kernels.Cuda;
 using SimClr.Layers;
@@ -11,17 +12,19 @@ using static SimClr.Tests.Cuda.CudaTestSupport;
 namespace SimClr.Tests.Layers;
 
 [Collection(CudaTestSupport.Collection)]
+[Trait(CudaTestSupport.Requires, CudaTestSupport.Cuda)]
 public class CudaModelTests
 {
     // Different summation orders (cuDNN/cuBLAS vs the CPU GEMM) through ~20 BN-normalized layers.
     private const double Tolerance = 2e-3;
 
     [Theory]
-    [InlineData(ResNetArch.ResNet18, StemKind.Cifar, 9, 11)]
-    [InlineData(ResNetArch.ResNet50, StemKind.ImageNet, 37, 35)]
-    public void OneTrainingStepMatchesTheCpuTwin(ResNetArch arch, StemKind stem, int height, int width)
+    [InlineData(ResNetArch.ResNet18, StemKind.Cifar, 9, 11, MaxPoolImplementation.Cudnn)]
+    [InlineData(ResNetArch.ResNet50, StemKind.ImageNet, 37, 35, MaxPoolImplementation.Cudnn)]
+    [InlineData(ResNetArch.ResNet50, StemKind.ImageNet, 37, 35, MaxPoolImplementation.Kernel)]
+    public void OneTrainingStepMatchesTheCpuTwin(ResNetArch arch, StemKind stem, int height, int width, MaxPoolImplementation pool)
     {
-        var gpu = Backend();
+        var gpu = Backend(new CudaBackendOptions { MaxPool = pool });
         var config = new SimClrModelConfig
         {
             Arch = arch, Stem = stem, WidthMultiplier = 6 / 64.0, ImageHeight = height, ImageWidth = width, BatchSize = 5,

@@ -14,7 +14,7 @@ internal static class TinyRun
     [
         "pretrain", "--shapes-count", "96", "--image-size", "16", "--batch-size", "16", "--width", "0.125", "--head-out", "16",
         "--epochs", epochs.ToString(), "--warmup-epochs", "1", "--lr-scaling", "sqrt", "--base-lr", "0.15",
-        "--eval", "none", "--progress", "quiet", "--seed", "5", "--out", outDir, .. extra,
+        "--eval", "none", "--progress", "quiet", "--seed", "5", "--device", "cpu", "--out", outDir, .. extra,
     ];
 
     public static string NewDir(string tag) => Path.Combine(Path.GetTempPath(), $"simclr-{tag}-{Guid.NewGuid():N}");
@@ -61,7 +61,7 @@ public class CheckpointResumeTests
             Assert.Equal(0, first.Code);
             Assert.True(File.Exists(TinyRun.Checkpoint(split, 6)));
             Assert.False(File.Exists(TinyRun.Checkpoint(split, 12)));
-            var second = Cli.Run("pretrain", "--resume", TinyRun.Checkpoint(split, 6), "--progress", "quiet");
+            var second = Cli.Run("pretrain", "--resume", TinyRun.Checkpoint(split, 6), "--progress", "quiet", "--device", "cpu");
             Assert.True(second.Code == 0, second.Err);
 
             var expected = TinyRun.StepLosses(straight);
@@ -93,7 +93,7 @@ public class CheckpointResumeTests
             var (_, info) = SimClr.Training.Checkpoints.Checkpoint.Read(saved);
             Assert.Equal(new TrainingPosition(1, 8, 2), info.Position);
 
-            var resumed = Cli.Run("pretrain", "--resume", saved, "--progress", "quiet");
+            var resumed = Cli.Run("pretrain", "--resume", saved, "--progress", "quiet", "--device", "cpu");
             Assert.True(resumed.Code == 0, resumed.Err);
             Assert.Equal(TinyRun.StepLosses(straight), TinyRun.StepLosses(cut));
             AssertSameTensors(TinyRun.Checkpoint(straight, 12), TinyRun.Checkpoint(cut, 12));
@@ -150,7 +150,7 @@ public class CheckpointResumeTests
             string truncated = Path.Combine(dir, "truncated.safetensors");
             var bytes = File.ReadAllBytes(good);
             File.WriteAllBytes(truncated, bytes[..(bytes.Length - 100)]);
-            var r = Cli.Run("pretrain", "--resume", truncated, "--progress", "quiet");
+            var r = Cli.Run("pretrain", "--resume", truncated, "--progress", "quiet", "--device", "cpu");
             Assert.Equal((int)ExitCode.BadInput, r.Code);
             Assert.Contains(truncated, r.Err);
             Assert.Contains("truncated", r.Err);
@@ -168,7 +168,7 @@ public class CheckpointResumeTests
                 else w.Add<float>(t.Name, file.Read<float>(t.Name), t.Shape);
             }
             w.WriteAtomic(mismatched);
-            foreach (var args in new[] { new[] { "knn", "--checkpoint", mismatched, "--shapes-count", "96", "--image-size", "16" }, ["pretrain", "--resume", mismatched, "--progress", "quiet"] })
+            foreach (var args in new[] { new[] { "knn", "--checkpoint", mismatched, "--shapes-count", "96", "--image-size", "16", "--device", "cpu" }, ["pretrain", "--resume", mismatched, "--progress", "quiet", "--device", "cpu"] })
             {
                 var m = Cli.Run(args);
                 Assert.True(m.Code == (int)ExitCode.BadInput, m.Err);
@@ -180,7 +180,7 @@ public class CheckpointResumeTests
             // An exported encoder is not a training checkpoint.
             string exported = Path.Combine(dir, "encoder.safetensors");
             Assert.Equal(0, Cli.Run("export", "--checkpoint", good, "--output", exported).Code);
-            var e = Cli.Run("pretrain", "--resume", exported);
+            var e = Cli.Run("pretrain", "--resume", exported, "--device", "cpu");
             Assert.Equal((int)ExitCode.BadInput, e.Code);
             Assert.Contains("not a training checkpoint", e.Err);
 
@@ -212,7 +212,7 @@ public class CheckpointResumeTests
             Assert.Equal([6L], f.Read<long>("bn1.num_batches_tracked"));
 
             // The checkpoint evaluates through both evaluation commands.
-            string[] data = ["--checkpoint", TinyRun.Checkpoint(dir, 6), "--shapes-count", "96", "--image-size", "16", "--seed", "5"];
+            string[] data = ["--checkpoint", TinyRun.Checkpoint(dir, 6), "--shapes-count", "96", "--image-size", "16", "--seed", "5", "--device", "cpu"];
             var linear = Cli.Run(["linear-eval", .. data, "--linear-epochs", "3"]);
             Assert.True(linear.Code == 0, linear.Err);
             Assert.Contains("linear evaluation: SimCLR top-1", linear.Out);

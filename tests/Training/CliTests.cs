@@ -122,7 +122,7 @@ public class CliTests
         string png = Path.Combine(Path.GetTempPath(), $"simclr-preview-{Guid.NewGuid():N}.png");
         try
         {
-            var (code, output, err) = Cli.Run("augment-preview", "--output", png, "--count", "4", "--shapes-count", "40");
+            var (code, output, err) = Cli.Run("augment-preview", "--output", png, "--count", "4", "--shapes-count", "40", "--device", "cpu");
             Assert.True(code == 0, err);
             Assert.Contains("wrote", output);
             Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(png)[..4]);

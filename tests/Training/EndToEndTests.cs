@@ -15,7 +15,7 @@ public class EndToEndTests
         string dir = TinyRun.NewDir("default");
         try
         {
-            var r = Cli.Run("--out", dir, "--progress", "quiet", "--epochs", ShortDefault.Epochs, "--knn-every", "0");
+            var r = Cli.Run("--out", dir, "--progress", "quiet", "--epochs", ShortDefault.Epochs, "--knn-every", "0", "--device", "cpu");
             Assert.True(r.Code == 0, r.Err);
             var s = Summary(dir);
             double simclr = (double)s["linear_top1"]!, random = (double)s["random_linear_top1"]!;
@@ -24,6 +24,8 @@ public class EndToEndTests
             Assert.True(File.Exists(Path.Combine(dir, "lr.png")));
             Assert.True(File.Exists(Path.Combine(dir, "knn.png")));
             Assert.Equal("completed", (string)s["status"]!);
+            // Explicitly on the CPU: on a GPU host `--device auto` would train on CUDA, where the margins differ.
+            Assert.StartsWith("cpu", (string)s["device"]!);
             Assert.True((double)s["knn_top1"]! > 0);
             Assert.True((double)s["images_per_second"]! > 0);
         }
@@ -61,6 +63,6 @@ internal static class FashionMnistShort
     [
         "--dataset", "fashion-mnist", "--train-subset", "2000", "--test-subset", "1000", "--width", "0.125",
         "--batch-size", "64", "--epochs", "5", "--warmup-epochs", "1", "--lr-scaling", "sqrt", "--base-lr", "0.6",
-        "--knn-every", "0", "--linear-epochs", "30",
+        "--knn-every", "0", "--linear-epochs", "30", "--device", "cpu",
     ];
 }

@@ -5,14 +5,33 @@ using SimClr.Training.Cli;
 namespace SimClr.Tests.Training;
 
 /// <summary>Runs scripts/reproduce-cifar10.sh against a generated archive in the exact CIFAR-10 binary format
-/// (6 files of 10000 records of 1 label byte + 3072 pixels), since the real one cannot be downloaded here.</summary>
+/// (6 files of 10000 records of 1 label byte + 3072 pixels), since the real one cannot be downloaded here.
+/// The script comes from the source tree or the GPU bundle (which ships it), the trainer runs on the same
+/// .NET host as the tests (the bundle has no `dotnet` on PATH); without either the test skips with the reason.</summary>
 public class ReproduceScriptTests
 {
-    private static string RepoRoot()
+    private const string Script = "scripts/reproduce-cifar10.sh";
+
+    private static string RepoRoot() => TestHost.FolderHolding(Script) ?? "";
+
+    /// <summary>Why the test cannot run here, or null.</summary>
+    internal static string? MissingPrerequisite(string? root, string? dotnet) =>
+        root is null ? $"{Script} is not above {AppContext.BaseDirectory} (neither a source tree nor a GPU bundle)"
+        : dotnet is null ? "no .NET host to start the trainer with (not run by `dotnet`, no $DOTNET_ROOT/dotnet, no dotnet on PATH)"
+        : null;
+
+    [Fact]
+    public void OutsideTheSourceTreeOrWithoutAHostTheTestSaysWhy()
     {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "scripts", "reproduce-cifar10.sh"))) return d.FullName;
-        throw new InvalidOperationException("scripts/reproduce-cifar10.sh not found above " + AppContext.BaseDirectory);
+        using var outside = new SimClr.Tests.Data.TempDir();
+        Assert.Null(TestHost.FolderHolding(Script, outside.Path));
+        Assert.Contains("is not above", MissingPrerequisite(TestHost.FolderHolding(Script, outside.Path), "/usr/bin/dotnet"));
+        Assert.Contains("no .NET host", MissingPrerequisite(outside.Path, TestHost.Dotnet(processPath: "/x/SimClr.Tests", dotnetRoot: "", path: outside.Path)));
+        Assert.Null(MissingPrerequisite(outside.Path, "/usr/bin/dotnet"));
+        // The host that runs this test is found, never a bare "dotnet" that may not be on PATH.
+        var dotnet = TestHost.Dotnet();
+        Assert.NotNull(dotnet);
+        Assert.True(Path.IsPathRooted(dotnet) && File.Exists(dotnet), dotnet);
     }
 
     private static string MakeArchive(string dir)
@@ -53,6 +72,8 @@ public class ReproduceScriptTests
     [Fact]
     public void ChecksumMismatchStopsBeforeExtractionAndLocalArchiveRunsEndToEnd()
     {
+        var dotnet = TestHost.Dotnet();
+        if (MissingPrerequisite(TestHost.FolderHolding(Script), dotnet) is { } why) Assert.Skip(why);
         string dir = Directory.CreateTempSubdirectory("simclr-repro").FullName;
         try
         {
@@ -68,7 +89,7 @@ public class ReproduceScriptTests
             Assert.False(Directory.Exists(Path.Combine(data, "cifar-10-batches-bin")));
 
             string md5 = Convert.ToHexStringLower(MD5.HashData(File.ReadAllBytes(archive)));
-            var env = new Dictionary<string, string> { ["SIMCLR_CMD"] = $"dotnet {typeof(CliApp).Assembly.Location}" };
+            var env = new Dictionary<string, string> { ["SIMCLR_CMD"] = $"{dotnet} {typeof(CliApp).Assembly.Location}" };
             var ok = Bash($"'{script}' --archive '{archive}' --md5 {md5} --data '{data}' --out '{output}' --device cpu --variant resnet18 " +
                 "--epochs 1 --batch-size 32 --width 0.125 --train-subset 64 --test-subset 40 --linear-epochs 2", env);
             Assert.True(ok.Code == 0, ok.Out + ok.Err);

@@ -2,16 +2,21 @@
 // The AugmentSpec and ImageSetShape structs go to the kernel by value (their C# layout is the kernel's
 // ABI), the key as three scalars; arguments travel through a stack-allocated pointer array, so a launch
 // neither allocates nor boxes. Dynamic shared memory holds one staging line per warp for the separable
-// blur plus the two tap vectors; sizes past the default 48 KiB opt in once per size.
+// blur plus the two tap vectors. The kernel also has static shared memory (its draws and reduction
+// scratch), and the 48 KiB default and the opt-in ceiling bound both together: a size that needs more
+// opts in once (KernelGrids.DynamicSharedMemory).
+using SimClr.Kernels.Cuda.Launch;
+using SimClr.Kernels.Cuda.Native;
+
 namespace SimClr.Kernels.Cuda;
 
 public sealed partial class CudaBackend
 {
     private const int AugmentThreads = 256;
-    private const int DefaultSharedBytes = 48 * 1024;
 
     private CudaFunction _augmentKernel;
-    private int _augmentSharedOptIn = DefaultSharedBytes;
+    private int _augmentStaticShared = -1;
+    private int _augmentSharedOptIn;
 
     /// <summary>Dynamic shared memory of augment_views for an output of outH x outW (see kernels/augment.cu).</summary>
     internal static int AugmentSharedBytes(int outH, int outW)
@@ -31,10 +36,12 @@ public sealed partial class CudaBackend
         nint pIndices = DevicePointer(sampleIndices, batch, nameof(sampleIndices));
 
         int shared = AugmentSharedBytes(spec.OutHeight, spec.OutWidth);
-        if (shared > MaxSharedMemoryPerBlockOptin)
-            throw new ArgumentException($"AugmentViews: an output of {spec.OutHeight}x{spec.OutWidth} needs {shared} bytes of shared memory, more than the device's {MaxSharedMemoryPerBlockOptin}", nameof(spec));
         var kernel = _augmentKernel.IsLoaded ? _augmentKernel : (_augmentKernel = GetFunction("augment", "augment_views"));
-        if (shared > _augmentSharedOptIn)
+        if (_augmentStaticShared < 0) _augmentStaticShared = FunctionAttribute(kernel, CuFunctionAttribute.SharedSizeBytes);
+        var (optIn, refusal) = KernelGrids.DynamicSharedMemory(_augmentStaticShared, shared, MaxSharedMemoryPerBlockOptin);
+        if (refusal is not null)
+            throw new ArgumentException($"AugmentViews: an output of {spec.OutHeight}x{spec.OutWidth} {refusal}", nameof(spec));
+        if (optIn && shared > _augmentSharedOptIn)
         {
             SetMaxDynamicSharedMemory(kernel, shared);
             _augmentSharedOptIn = shared;

@@ -1,11 +1,16 @@
 // Convolution, batch norm and max pooling over cuDNN's legacy API (NCHW, FP32). Each distinct shape gets a
-// plan once: its descriptors and, for convolutions, the fastest algorithm of each direction found by
-// cudnnFind*Algorithm (which times the candidates with its own scratch memory). One workspace buffer is
-// shared by every convolution and grows when a plan needs more; planning therefore may allocate, so plan
-// (PlanConvolution, or one uncaptured step) before counting allocations or capturing a graph.
+// plan once: its descriptors and, for convolutions, one algorithm per direction, chosen as the backend's
+// ConvolutionAlgorithms says (Reproducible: cuDNN's heuristic ranking, deterministic algorithms only, the
+// same answer in every process; Fastest: cudnnFind*'s timing). In FP32 mode every convolution descriptor is
+// set to FMA math and tensor-op results are refused, because DEFAULT math lets cuDNN use TF32 on Ampere and
+// later (PyTorch pins FMA for the same reason). One workspace buffer is shared by every convolution and
+// grows when a plan needs more; planning therefore may allocate, so plan (PlanConvolution, or one uncaptured
+// step) before counting allocations or capturing a graph.
 // Accumulation: Conv2dBackwardFilter adds into dw (beta = 1), BatchNormBackward adds into dgamma and dbeta;
 // activation gradients overwrite. cuDNN's saved mean and inverse variance are exactly saveMean and saveInvStd,
 // and its exponentialAverageFactor is PyTorch's momentum (running variance unbiased, as in PyTorch).
+// Max pooling runs in cuDNN or in kernels/pool.cu (CudaBackendOptions.MaxPool; the launcher is in
+// CudaBackend.Kernels.cs).
 using SimClr.Kernels.Cuda.Native;
 
 namespace SimClr.Kernels.Cuda;
@@ -99,15 +104,9 @@ public sealed partial class CudaBackend
             var backwardFilter = Track(ConvolutionDescriptor(s));
             plan = new ConvolutionPlan(x, y, w, forward, backwardData, backwardFilter);
 
-            const int requested = 16;
-            var results = stackalloc CudnnConvolutionAlgoPerf[requested];
-            int returned;
-            Cudnn.Check(Cudnn.cudnnFindConvolutionForwardAlgorithm(CudnnHandleValue, x.Value, w.Value, forward.Value, y.Value, requested, &returned, results));
-            (plan.ForwardAlgorithm, plan.ForwardBytes) = Choose(new ReadOnlySpan<CudnnConvolutionAlgoPerf>(results, returned), forward, "forward", s);
-            Cudnn.Check(Cudnn.cudnnFindConvolutionBackwardDataAlgorithm(CudnnHandleValue, w.Value, y.Value, backwardData.Value, x.Value, requested, &returned, results));
-            (plan.BackwardDataAlgorithm, plan.BackwardDataBytes) = Choose(new ReadOnlySpan<CudnnConvolutionAlgoPerf>(results, returned), backwardData, "backward-data", s);
-            Cudnn.Check(Cudnn.cudnnFindConvolutionBackwardFilterAlgorithm(CudnnHandleValue, x.Value, y.Value, backwardFilter.Value, w.Value, requested, &returned, results));
-            (plan.BackwardFilterAlgorithm, plan.BackwardFilterBytes) = Choose(new ReadOnlySpan<CudnnConvolutionAlgoPerf>(results, returned), backwardFilter, "backward-filter", s);
+            (plan.ForwardAlgorithm, plan.ForwardBytes) = SelectAlgorithm(ConvolutionDirection.Forward, plan, s);
+            (plan.BackwardDataAlgorithm, plan.BackwardDataBytes) = SelectAlgorithm(ConvolutionDirection.BackwardData, plan, s);
+            (plan.BackwardFilterAlgorithm, plan.BackwardFilterBytes) = SelectAlgorithm(ConvolutionDirection.BackwardFilter, plan, s);
         }
         catch
         {
@@ -135,26 +134,89 @@ public sealed partial class CudaBackend
         }
     }
 
-    // Results come fastest first. In FP32 mode the descriptor stays at FMA math (DEFAULT would permit TF32 on
-    // Ampere and later) and tensor-op results are refused; in TF32 mode the descriptor takes the math type the
-    // chosen algorithm was timed with, as cuDNN asks.
-    private (int Algorithm, long Bytes) Choose(ReadOnlySpan<CudnnConvolutionAlgoPerf> results, CudnnDescriptor convolution, string direction, in Conv2dShape s)
+    internal enum ConvolutionDirection { Forward, BackwardData, BackwardFilter }
+
+    /// <summary>One direction's algorithm, with the math type its descriptor must carry.</summary>
+    internal readonly record struct AlgorithmChoice(int Algorithm, CudnnMathType MathType);
+
+    /// <summary>A convolution workspace above this is passed over (FFT algorithms can ask for gigabytes).</summary>
+    internal const long MaxConvolutionWorkspace = 1L << 30;
+
+    /// <summary>The first acceptable result of cuDNN's ranking (best first): successful, within the workspace
+    /// limit, deterministic when <paramref name="policy"/> is Reproducible, and in FP32 mode not a tensor-op
+    /// algorithm; the FP32 choice always carries FMA math (never DEFAULT, which permits TF32). In TF32 mode the
+    /// descriptor takes the math type the algorithm was ranked with, as cuDNN asks. Null when none qualifies.</summary>
+    internal static AlgorithmChoice? ChooseAlgorithm(ReadOnlySpan<CudnnConvolutionAlgoPerf> ranked, CudaMathMode mode, ConvolutionAlgorithms policy)
     {
-        foreach (var r in results)
+        foreach (var r in ranked)
         {
-            if (r.Status != CudnnStatus.Success) continue;
-            if (MathMode == CudaMathMode.Fp32)
+            if (r.Status != CudnnStatus.Success || r.Algorithm < 0) continue;
+            if ((long)r.Memory > MaxConvolutionWorkspace) continue;
+            if (policy == ConvolutionAlgorithms.Reproducible && r.Determinism != CudnnDeterminism.Deterministic) continue;
+            if (mode == CudaMathMode.Fp32)
             {
                 if (r.MathType is CudnnMathType.TensorOp or CudnnMathType.TensorOpAllowConversion) continue;
+                return new AlgorithmChoice(r.Algorithm, CudnnMathType.Fma);
             }
-            else
-            {
-                Cudnn.Check(Cudnn.cudnnSetConvolutionMathType(convolution.Value, r.MathType));
-            }
-            return (r.Algorithm, (long)r.Memory);
+            return new AlgorithmChoice(r.Algorithm, r.MathType);
         }
-        throw new CudnnException(CudnnStatus.NotSupported, Cudnn.StatusName(CudnnStatus.NotSupported),
-            $"no usable {direction} algorithm for {s} in {MathMode} mode", $"cudnnFindConvolution{direction}Algorithm");
+        return null;
+    }
+
+    private unsafe (int Algorithm, long Bytes) SelectAlgorithm(ConvolutionDirection direction, ConvolutionPlan plan, in Conv2dShape s)
+    {
+        const int requested = 16;
+        var results = stackalloc CudnnConvolutionAlgoPerf[requested];
+        int returned = 0;
+        bool timed = Options.Convolutions == ConvolutionAlgorithms.Fastest;
+        nint h = CudnnHandleValue;
+        var conv = direction switch
+        {
+            ConvolutionDirection.Forward => plan.Forward,
+            ConvolutionDirection.BackwardData => plan.BackwardData,
+            _ => plan.BackwardFilter,
+        };
+        switch (direction, timed)
+        {
+            case (ConvolutionDirection.Forward, true):
+                Cudnn.Check(Cudnn.cudnnFindConvolutionForwardAlgorithm(h, plan.X.Value, plan.W.Value, conv.Value, plan.Y.Value, requested, &returned, results));
+                break;
+            case (ConvolutionDirection.Forward, false):
+                Cudnn.Check(Cudnn.cudnnGetConvolutionForwardAlgorithm_v7(h, plan.X.Value, plan.W.Value, conv.Value, plan.Y.Value, requested, &returned, results));
+                break;
+            case (ConvolutionDirection.BackwardData, true):
+                Cudnn.Check(Cudnn.cudnnFindConvolutionBackwardDataAlgorithm(h, plan.W.Value, plan.Y.Value, conv.Value, plan.X.Value, requested, &returned, results));
+                break;
+            case (ConvolutionDirection.BackwardData, false):
+                Cudnn.Check(Cudnn.cudnnGetConvolutionBackwardDataAlgorithm_v7(h, plan.W.Value, plan.Y.Value, conv.Value, plan.X.Value, requested, &returned, results));
+                break;
+            case (_, true):
+                Cudnn.Check(Cudnn.cudnnFindConvolutionBackwardFilterAlgorithm(h, plan.X.Value, plan.Y.Value, conv.Value, plan.W.Value, requested, &returned, results));
+                break;
+            default:
+                Cudnn.Check(Cudnn.cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, plan.X.Value, plan.Y.Value, conv.Value, plan.W.Value, requested, &returned, results));
+                break;
+        }
+        var choice = ChooseAlgorithm(new ReadOnlySpan<CudnnConvolutionAlgoPerf>(results, returned), MathMode, Options.Convolutions)
+            ?? throw new CudnnException(CudnnStatus.NotSupported, Cudnn.StatusName(CudnnStatus.NotSupported),
+                $"no usable {direction} algorithm for {s} in {MathMode} mode with {Options.Convolutions} algorithms among the {returned} cuDNN offered",
+                timed ? $"cudnnFindConvolution{direction}Algorithm" : $"cudnnGetConvolution{direction}Algorithm_v7");
+        Cudnn.Check(Cudnn.cudnnSetConvolutionMathType(conv.Value, choice.MathType));
+        // The workspace of the algorithm under the math type now set on the descriptor.
+        nuint bytes;
+        switch (direction)
+        {
+            case ConvolutionDirection.Forward:
+                Cudnn.Check(Cudnn.cudnnGetConvolutionForwardWorkspaceSize(h, plan.X.Value, plan.W.Value, conv.Value, plan.Y.Value, choice.Algorithm, &bytes));
+                break;
+            case ConvolutionDirection.BackwardData:
+                Cudnn.Check(Cudnn.cudnnGetConvolutionBackwardDataWorkspaceSize(h, plan.W.Value, plan.Y.Value, conv.Value, plan.X.Value, choice.Algorithm, &bytes));
+                break;
+            default:
+                Cudnn.Check(Cudnn.cudnnGetConvolutionBackwardFilterWorkspaceSize(h, plan.X.Value, plan.Y.Value, conv.Value, plan.W.Value, choice.Algorithm, &bytes));
+                break;
+        }
+        return (choice.Algorithm, (long)bytes);
     }
 
     private void EnsureWorkspace(long bytes)
@@ -278,10 +340,16 @@ public sealed partial class CudaBackend
     }
 
     // ---- max pooling -----------------------------------------------------------------------------------
-    private PoolPlan PoolPlanFor(in PoolShape s)
+    // Pad < Window keeps every window non-empty (the own kernel relies on it; cuDNN refuses the rest).
+    private static void CheckPool(in PoolShape s)
     {
         if (s.Batch <= 0 || s.Channels <= 0 || s.InHeight <= 0 || s.InWidth <= 0 || s.Window <= 0 || s.Stride <= 0 || s.Pad < 0 || s.Pad >= s.Window || s.OutHeight <= 0 || s.OutWidth <= 0)
             throw new ArgumentException($"invalid pooling {s}");
+    }
+
+    private PoolPlan PoolPlanFor(in PoolShape s)
+    {
+        CheckPool(s);
         if (_pools.TryGetValue(s, out var plan)) return plan;
         EnsureCurrent();
         var pool = CudnnDescriptor.Create(CudnnDescriptorKind.Pooling);
@@ -308,6 +376,12 @@ public sealed partial class CudaBackend
 
     public unsafe void MaxPoolForward(Tensor<float> y, Tensor<float> x, in PoolShape s)
     {
+        if (Options.MaxPool == MaxPoolImplementation.Kernel)
+        {
+            CheckPool(s);
+            MaxPoolKernelForward(y, x, s);
+            return;
+        }
         var plan = PoolPlanFor(s);
         var py = Floats(y, (long)s.Batch * s.Channels * s.OutHeight * s.OutWidth);
         var px = Floats(x, (long)s.Batch * s.Channels * s.InHeight * s.InWidth);
@@ -318,6 +392,12 @@ public sealed partial class CudaBackend
 
     public unsafe void MaxPoolBackward(Tensor<float> dx, Tensor<float> dy, Tensor<float> y, Tensor<float> x, in PoolShape s)
     {
+        if (Options.MaxPool == MaxPoolImplementation.Kernel)
+        {
+            CheckPool(s);
+            MaxPoolKernelBackward(dx, dy, x, s);
+            return;
+        }
         var plan = PoolPlanFor(s);
         long outElements = (long)s.Batch * s.Channels * s.OutHeight * s.OutWidth;
         long inElements = (long)s.Batch * s.Channels * s.InHeight * s.InWidth;

@@ -1,4 +1,4 @@
-// Launchers of the hand-written kernels in kernels/elementwise.cu, ntxent.cu, cosine.cu and lars.cu: argument
+// Launchers of the hand-written kernels in kernels/elementwise.cu, ntxent.cu, cosine.cu, lars.cu and pool.cu: argument
 // checks with clear messages, grid sizing (Launch/KernelGrids.cs), and one cuLaunchKernel per kernel with the
 // arguments passed through a stack-allocated pointer array (no boxing, no allocation per launch), in the
 // order of the kernel's parameter list. Every launch is queued on the backend's stream; nothing here
@@ -37,6 +37,7 @@ public sealed partial class CudaBackend
     {
         public CudaFunction Fill, Copy, Scale, Axpy, Add, ReluFwd, ReluBwd, GapFwd, GapBwd, L2Fwd, L2Bwd, XentFwd, XentBwd, MeanReduce;
         public CudaFunction NtxNorms, NtxFwdTiles, NtxFwdRows, NtxLoss, NtxBwdTiles, NtxBwdRows, Cosine, LarsNorms, LarsUpdate, SgdUpdate;
+        public CudaFunction PoolFwd, PoolBwd;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -225,6 +226,27 @@ public sealed partial class CudaBackend
         nint pdx = Arg(dx, rows * spatial, nameof(dx), op), pdy = Arg(dy, rows, nameof(dy), op);
         void** args = stackalloc void*[] { &pdx, &pdy, &rows, &spatial };
         Launch(Kernel(ref _k.GapBwd, "elementwise", "global_avg_pool_bwd"), PerElementBlocks(rows * spatial), KernelBlock, 0, args);
+    }
+
+    /// <summary>kernels/pool.cu's max pooling (CudaBackendOptions.MaxPool = Kernel); the shape is checked by the caller.</summary>
+    private unsafe void MaxPoolKernelForward(Tensor<float> y, Tensor<float> x, in PoolShape s)
+    {
+        int planes = checked(s.Batch * s.Channels), height = s.InHeight, width = s.InWidth, outH = s.OutHeight, outW = s.OutWidth;
+        int window = s.Window, stride = s.Stride, pad = s.Pad;
+        long outputs = (long)planes * outH * outW;
+        nint py = DevicePointer(y, outputs, nameof(y)), px = DevicePointer(x, (long)planes * height * width, nameof(x));
+        void** args = stackalloc void*[] { &py, &px, &planes, &height, &width, &outH, &outW, &window, &stride, &pad };
+        Launch(Kernel(ref _k.PoolFwd, "pool", "maxpool_fwd"), PerElementBlocks(outputs), KernelBlock, 0, args);
+    }
+
+    private unsafe void MaxPoolKernelBackward(Tensor<float> dx, Tensor<float> dy, Tensor<float> x, in PoolShape s)
+    {
+        int planes = checked(s.Batch * s.Channels), height = s.InHeight, width = s.InWidth, outH = s.OutHeight, outW = s.OutWidth;
+        int window = s.Window, stride = s.Stride, pad = s.Pad;
+        long inputs = (long)planes * height * width;
+        nint pdx = DevicePointer(dx, inputs, nameof(dx)), pdy = DevicePointer(dy, (long)planes * outH * outW, nameof(dy)), px = DevicePointer(x, inputs, nameof(x));
+        void** args = stackalloc void*[] { &pdx, &pdy, &px, &planes, &height, &width, &outH, &outW, &window, &stride, &pad };
+        Launch(Kernel(ref _k.PoolBwd, "pool", "maxpool_bwd"), PerElementBlocks(inputs), KernelBlock, 0, args);
     }
 
     // ---- SimCLR --------------------------------------------------------------------------------------

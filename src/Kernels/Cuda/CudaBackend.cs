@@ -14,6 +14,26 @@ namespace SimClr.Kernels.Cuda;
 /// <summary>Whether FP32 GEMMs and convolutions may use TF32 tensor cores (faster, ~1e-3 relative error).</summary>
 public enum CudaMathMode { Fp32, Tf32 }
 
+/// <summary>How convolution algorithms are chosen, once per shape.
+/// Reproducible: cuDNN's heuristics (no timing, so every process picks the same algorithm for the same shape,
+/// device and cuDNN), deterministic algorithms only: bitwise-equal steps run to run, which exact resume needs.
+/// Fastest: cudnnFind* times the candidates and the fastest wins, deterministic or not (PyTorch's
+/// cudnn.benchmark); two processes may pick different algorithms.</summary>
+public enum ConvolutionAlgorithms { Reproducible, Fastest }
+
+/// <summary>Which implementation runs max pooling. Cudnn: cudnnPooling* in CUDNN_POOLING_MAX_DETERMINISTIC mode.
+/// Kernel: kernels/pool.cu, which gives each window's gradient to the first maximum in row-major scan order,
+/// the CPU twin's rule, also when several elements tie.</summary>
+public enum MaxPoolImplementation { Cudnn, Kernel }
+
+/// <summary>Choices fixed when a backend opens.</summary>
+public sealed record CudaBackendOptions
+{
+    public CudaMathMode MathMode { get; init; } = CudaMathMode.Fp32;
+    public ConvolutionAlgorithms Convolutions { get; init; } = ConvolutionAlgorithms.Reproducible;
+    public MaxPoolImplementation MaxPool { get; init; } = MaxPoolImplementation.Cudnn;
+}
+
 public sealed partial class CudaBackend : IBackend<float>
 {
     private static int s_generation;
@@ -26,7 +46,7 @@ public sealed partial class CudaBackend : IBackend<float>
     private readonly HashSet<IDisposable> _children = [];
     private readonly Dictionary<string, CudaModuleHandle> _modules = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Module, string Function), CudaFunction> _functions = [];
-    private readonly Dictionary<string, KernelOrigin> _origins = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, KernelModuleInfo> _moduleInfo = new(StringComparer.Ordinal);
     private readonly int _generation;
     private long _allocations;
     private int _disposed;
@@ -34,7 +54,16 @@ public sealed partial class CudaBackend : IBackend<float>
     /// <summary>Opens device <paramref name="deviceOrdinal"/>. Throws CudaNotAvailableException when the
     /// driver, a library or the device is missing, with the reason.</summary>
     public CudaBackend(int deviceOrdinal = 0, CudaMathMode mathMode = CudaMathMode.Fp32)
+        : this(deviceOrdinal, new CudaBackendOptions { MathMode = mathMode })
     {
+    }
+
+    /// <summary>Opens device <paramref name="deviceOrdinal"/> with <paramref name="options"/>.</summary>
+    public CudaBackend(int deviceOrdinal, CudaBackendOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var mathMode = options.MathMode;
+        Options = options;
         Driver.Initialize();
         int count = Driver.DeviceCount();
         if (count == 0) throw new CudaNotAvailableException("the CUDA driver reports no device");
@@ -68,10 +97,11 @@ public sealed partial class CudaBackend : IBackend<float>
         }
         var (major, minor) = ComputeCapability;
         Info = new BackendInfo(DeviceKind.Cuda, $"cuda:{deviceOrdinal}",
-            $"{DeviceName} (sm_{major}{minor}, {TotalMemory / (1L << 30)} GiB), {MathMode} math, cuBLAS {CublasVersion}, cuDNN {CudnnVersion}");
+            $"{DeviceName} (sm_{major}{minor}, {TotalMemory / (1L << 30)} GiB), {MathMode} math, {options.Convolutions} convolutions, cuBLAS {CublasVersion}, cuDNN {CudnnVersion}");
     }
 
     public BackendInfo Info { get; }
+    public CudaBackendOptions Options { get; }
     public int DeviceOrdinal { get; }
     public CudaMathMode MathMode { get; }
     public string DeviceName { get; }
@@ -84,10 +114,10 @@ public sealed partial class CudaBackend : IBackend<float>
     /// step after the first must not change it.</summary>
     public long AllocationCount => Interlocked.Read(ref _allocations);
 
-    /// <summary>Where each loaded kernel module came from.</summary>
-    public IReadOnlyDictionary<string, KernelOrigin> KernelOrigins
+    /// <summary>Where each loaded kernel module came from, and why when the loader fell back.</summary>
+    public IReadOnlyDictionary<string, KernelModuleInfo> KernelModules
     {
-        get { lock (_gate) return new Dictionary<string, KernelOrigin>(_origins); }
+        get { lock (_gate) return new Dictionary<string, KernelModuleInfo>(_moduleInfo); }
     }
 
     internal int Device { get; }
@@ -288,23 +318,32 @@ public sealed partial class CudaBackend : IBackend<float>
 
     private CudaModuleHandle LoadModule(string module)
     {
+        string? fatbinRefused = null;
         if (KernelSources.Fatbin(module) is { } fatbin)
         {
             try
             {
                 var loaded = CudaModuleHandle.Load(Context, fatbin);
-                _origins[module] = KernelOrigin.EmbeddedFatbin;
+                _moduleInfo[module] = new KernelModuleInfo(KernelOrigin.EmbeddedFatbin, "fatbin", null);
                 return loaded;
             }
-            catch (CudaException e) when (e.Status is CuResult.NoBinaryForGpu or CuResult.InvalidImage or CuResult.UnsupportedPtxVersion or CuResult.InvalidPtx)
+            catch (CudaException e) when (NvrtcCompiler.IsImageRefusal(e.Status))
             {
-                // The fatbin does not cover this GPU or driver: compile for it below.
+                fatbinRefused = $"the embedded fatbin was refused ({e.StatusName})";
             }
         }
-        var (image, origin) = NvrtcCompiler.CompileForDevice(module, ComputeCapability.Major, ComputeCapability.Minor);
-        var handle = CudaModuleHandle.Load(Context, image);
-        _origins[module] = origin;
+        var (handle, info) = NvrtcCompiler.LoadForDevice(module, ComputeCapability.Major, ComputeCapability.Minor, image => CudaModuleHandle.Load(Context, image));
+        _moduleInfo[module] = fatbinRefused is null ? info : info with { Fallback = info.Fallback is null ? fatbinRefused : $"{fatbinRefused}; {info.Fallback}" };
         return handle;
+    }
+
+    /// <summary>A CUfunction attribute of <paramref name="f"/>, e.g. its static shared memory in bytes.</summary>
+    internal unsafe int FunctionAttribute(CudaFunction f, CuFunctionAttribute attribute)
+    {
+        EnsureCurrent();
+        int value;
+        Driver.Check(Driver.cuFuncGetAttribute(&value, attribute, f.Handle));
+        return value;
     }
 
     /// <summary>Lets <paramref name="f"/> use more than 48 KiB of dynamic shared memory (up to MaxSharedMemoryPerBlockOptin).</summary>

@@ -2,7 +2,11 @@
 // build/nvcc.props), and so is kernels/<module>.fatbin when nvcc was present at build time. A module is
 // named by its file stem ("ntxent" for kernels/ntxent.cu). Without a fatbin, NvrtcCompiler builds the
 // source for the device at first use and keeps the result in a disk cache keyed by everything that
-// changes the output (source, headers, options, NVRTC version).
+// changes the output (source, headers, options, NVRTC version). Loading is forgiving where it can be:
+// a cached image the driver refuses (truncated, or from another driver) is deleted and rebuilt; a CUBIN
+// the driver refuses (NVRTC newer than the driver) is replaced by PTX that the driver JIT-compiles, and
+// the reason is recorded for `info` and the logs. Only PTX the driver cannot read is fatal, with a
+// message that names both versions.
 using System.Reflection;
 using System.Security.Cryptography;
 using System.Text;
@@ -12,6 +16,10 @@ namespace SimClr.Kernels.Cuda;
 
 /// <summary>Where a loaded module's code came from, for `info` and logs.</summary>
 public enum KernelOrigin { EmbeddedFatbin, NvrtcCompiled, NvrtcDiskCache }
+
+/// <summary>A loaded module: where its code came from, what the image is ("cubin sm_90", "ptx compute_90",
+/// "fatbin") and, when a first choice was refused, why the loader fell back (else null).</summary>
+public sealed record KernelModuleInfo(KernelOrigin Origin, string Image, string? Fallback);
 
 /// <summary>The kernel sources and fatbins embedded in this assembly.</summary>
 public static class KernelSources
@@ -74,26 +82,77 @@ public static class NvrtcCompiler
         return Encoding.UTF8.GetString(ptx).TrimEnd('\0');
     }
 
-    /// <summary>Code for a device of compute capability major.minor: a CUBIN when this NVRTC knows the
-    /// architecture, else PTX for the newest one it knows (the driver JIT-compiles it forward).</summary>
-    internal static (byte[] Image, KernelOrigin Origin) CompileForDevice(string module, int major, int minor)
+    /// <summary>Driver statuses that mean "this image cannot be used here" rather than a broken context.</summary>
+    internal static bool IsImageRefusal(CuResult status) => status is CuResult.InvalidImage or CuResult.NoBinaryForGpu
+        or CuResult.InvalidPtx or CuResult.UnsupportedPtxVersion or CuResult.JitCompilerNotFound or CuResult.InvalidSource;
+
+    /// <summary>Compiles <paramref name="module"/> for a device of compute capability major.minor and hands the
+    /// image to <paramref name="load"/> (cuModuleLoadData on a device; tests pass a checker). A CUBIN when this
+    /// NVRTC knows the architecture, else PTX for the newest one it knows (the driver JIT-compiles it forward).
+    /// A cached image that <paramref name="load"/> refuses is deleted and recompiled; a refused CUBIN falls back
+    /// to PTX. <paramref name="load"/> signals a refusal by throwing a CudaException with an image status.</summary>
+    internal static (T Loaded, KernelModuleInfo Info) LoadForDevice<T>(string module, int major, int minor, Func<byte[], T> load, string? cacheFolder = null)
     {
+        var folder = cacheFolder ?? CacheFolder;
         int sm = major * 10 + minor;
         var supported = Nvrtc.SupportedArchitectures();
-        bool native = supported.Contains(sm);
-        int target = native ? sm : supported.Where(a => a <= sm).DefaultIfEmpty(supported.Min()).Max();
-        var architecture = native ? $"sm_{target}" : $"compute_{target}";
+        var (nvrtcMajor, nvrtcMinor) = Nvrtc.Version();
+        string nvrtcVersion = $"{nvrtcMajor}.{nvrtcMinor}";
+        var notes = new List<string>();
+        if (supported.Contains(sm))
+        {
+            try
+            {
+                return Build(module, $"sm_{sm}", Nvrtc.Output.Cubin, nvrtcVersion, load, folder, notes);
+            }
+            catch (CudaException e) when (IsImageRefusal(e.Status))
+            {
+                notes.Add($"the driver refused NVRTC {nvrtcVersion}'s CUBIN for sm_{sm} ({e.StatusName}): loaded PTX instead, JIT-compiled by the driver");
+            }
+        }
+        else
+        {
+            notes.Add($"NVRTC {nvrtcVersion} cannot build sm_{sm} code: loaded PTX for an older architecture, JIT-compiled by the driver");
+        }
+        int target = supported.Where(a => a <= sm).DefaultIfEmpty(supported.Min()).Max();
+        try
+        {
+            return Build(module, $"compute_{target}", Nvrtc.Output.Ptx, nvrtcVersion, load, folder, notes);
+        }
+        catch (CudaException e) when (IsImageRefusal(e.Status))
+        {
+            string driver = NativeLibraries.DriverCudaVersion() is { } v ? $"CUDA {NativeLibraries.FormatCudaVersion(v)}" : "an unknown CUDA version";
+            throw new CudaException(e.Status, e.StatusName,
+                $"the driver ({driver}) cannot load {module} compiled by NVRTC {nvrtcVersion} as CUBIN or as PTX; use an NVRTC no newer than the driver " +
+                $"({NativeLibraries.PathVariable}) or update the driver. {string.Join("; ", notes)}", e.Call);
+        }
+    }
+
+    private static (T Loaded, KernelModuleInfo Info) Build<T>(string module, string architecture, Nvrtc.Output output, string nvrtcVersion,
+        Func<byte[], T> load, string cacheFolder, List<string> notes)
+    {
         var options = Options(architecture);
         var source = KernelSources.Source(module);
-        var (nvrtcMajor, nvrtcMinor) = Nvrtc.Version();
-
-        var key = CacheKey(module, source, options, $"{nvrtcMajor}.{nvrtcMinor}");
-        var cacheFile = Path.Combine(CacheFolder, $"{module}-{key}.{(native ? "cubin" : "ptx")}");
-        if (TryRead(cacheFile) is { } cached) return (cached, KernelOrigin.NvrtcDiskCache);
-
-        var image = Nvrtc.Compile($"{module}.cu", source, KernelSources.Headers, options, native ? Nvrtc.Output.Cubin : Nvrtc.Output.Ptx);
+        string kind = output == Nvrtc.Output.Cubin ? "cubin" : "ptx";
+        var cacheFile = Path.Combine(cacheFolder, $"{module}-{CacheKey(module, source, options, nvrtcVersion)}.{kind}");
+        string? Fallback() => notes.Count > 0 ? string.Join("; ", notes) : null;
+        if (TryRead(cacheFile) is { } cached)
+        {
+            try
+            {
+                return (load(cached), new KernelModuleInfo(KernelOrigin.NvrtcDiskCache, $"{kind} {architecture}", Fallback()));
+            }
+            catch (CudaException e) when (IsImageRefusal(e.Status))
+            {
+                // Truncated, or written by a build the driver no longer takes: rebuild it.
+                TryDelete(cacheFile);
+                notes.Add($"the cached {cacheFile} was refused ({e.StatusName}) and rebuilt");
+            }
+        }
+        var image = Nvrtc.Compile($"{module}.cu", source, KernelSources.Headers, options, output);
+        var loaded = load(image);
         TryWrite(cacheFile, image);
-        return (image, KernelOrigin.NvrtcCompiled);
+        return (loaded, new KernelModuleInfo(KernelOrigin.NvrtcCompiled, $"{kind} {architecture}", Fallback()));
     }
 
     /// <summary>$SIMCLR_KERNEL_CACHE, else $XDG_CACHE_HOME/simclr-native/kernels, else ~/.cache/simclr-native/kernels.</summary>
@@ -127,16 +186,31 @@ public static class NvrtcCompiler
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
     }
 
-    // The cache is an optimization: an unwritable folder only costs a recompile next time.
-    private static void TryWrite(string file, byte[] image)
+    /// <summary>A temporary name beside <paramref name="file"/> that no other writer uses: two threads of one
+    /// process (or two processes) building the same module must not write into one temporary file.</summary>
+    internal static string TemporaryName(string file) => $"{file}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
+
+    // The cache is an optimization: an unwritable folder only costs a recompile next time. The image is
+    // written whole under a unique name and renamed over the entry, so a reader sees an old or a new image,
+    // never a mix of two writers.
+    internal static void TryWrite(string file, byte[] image)
     {
+        var temporary = TemporaryName(file);
         try
         {
             Directory.CreateDirectory(Path.GetDirectoryName(file)!);
-            var temporary = $"{file}.{Environment.ProcessId}.tmp";
             File.WriteAllBytes(temporary, image);
             File.Move(temporary, file, overwrite: true);
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            TryDelete(temporary);
+        }
+    }
+
+    private static void TryDelete(string file)
+    {
+        try { File.Delete(file); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }
 }

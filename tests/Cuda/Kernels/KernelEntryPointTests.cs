@@ -9,6 +9,7 @@ using SimClr.Kernels.Cuda.Native;
 
 namespace SimClr.Tests.Cuda.Kernels;
 
+[Trait(CudaTestSupport.Requires, CudaTestSupport.NvrtcOnly)]
 public partial class KernelEntryPointTests
 {
     /// <summary>The entry points CudaBackend.Kernels.cs launches, per module.</summary>
@@ -19,6 +20,7 @@ public partial class KernelEntryPointTests
         ["ntxent"] = ["ntxent_row_norms", "ntxent_fwd_tiles", "ntxent_fwd_rows", "ntxent_loss_reduce", "ntxent_bwd_tiles", "ntxent_bwd_rows"],
         ["cosine"] = ["cosine_similarity"],
         ["lars"] = ["lars_norms", "lars_update", "sgd_update"],
+        ["pool"] = ["maxpool_fwd", "maxpool_bwd"],
     };
 
     public static TheoryData<string, string> Cases()
@@ -42,6 +44,38 @@ public partial class KernelEntryPointTests
         var entries = EntryPattern().Matches(ptx).Select(m => m.Groups[1].Value).ToHashSet();
         foreach (var name in Expected[module])
             Assert.True(entries.Contains(name), $"{module}.cu for {architecture} lacks the entry point {name}; it has {string.Join(", ", entries.Order())}");
+    }
+
+    [GeneratedRegex(@"(?:GetFunction|Kernel)\((?:ref _k\.\w+,\s*)?""(\w+)"",\s*""(\w+)""\)")]
+    private static partial Regex NamedKernel();
+
+    /// <summary>Every ("module", "kernel") pair written in the C# sources, launchers and tests alike, names an
+    /// entry point that exists: a test that asks for a misspelt kernel would otherwise only fail on a GPU
+    /// (NativeErrorTests once asked for "fill" where the kernel is fill_f32). Names starting with no_such_
+    /// are deliberate misses.</summary>
+    [Fact]
+    public void EveryKernelNamedInTheSourcesExists()
+    {
+        NvrtcCompileTests.RequireNvrtc();
+        string? root = null;
+        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null && root is null; d = d.Parent)
+            if (File.Exists(Path.Combine(d.FullName, "kernels", "common.cuh")) && Directory.Exists(Path.Combine(d.FullName, "tests"))) root = d.FullName;
+        if (root is null) Assert.Skip($"the source tree (kernels/, src/, tests/) is not above {AppContext.BaseDirectory}");
+        var named = new[] { "src", "tests", "benchmarks" }
+            .SelectMany(folder => Directory.EnumerateFiles(Path.Combine(root, folder), "*.cs", SearchOption.AllDirectories))
+            .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}") && !f.Contains($"{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}"))
+            .SelectMany(f => NamedKernel().Matches(File.ReadAllText(f)).Select(m => (File: Path.GetRelativePath(root, f), Module: m.Groups[1].Value, Kernel: m.Groups[2].Value)))
+            .Where(n => !n.Kernel.StartsWith("no_such_", StringComparison.Ordinal))
+            .ToList();
+        Assert.True(named.Count >= 26, $"only {named.Count} kernel names found in the sources");
+        var entries = new Dictionary<string, HashSet<string>>();
+        foreach (var (file, module, kernel) in named)
+        {
+            Assert.True(KernelSources.Modules.Contains(module), $"{file} names kernel module '{module}', which is not embedded");
+            if (!entries.TryGetValue(module, out var set))
+                entries[module] = set = EntryPattern().Matches(NvrtcCompiler.Compile(module, "compute_80")).Select(m => m.Groups[1].Value).ToHashSet();
+            Assert.True(set.Contains(kernel), $"{file} asks for kernel '{kernel}' in module '{module}', which exports {string.Join(", ", set.Order())}");
+        }
     }
 
     [Fact]

@@ -46,6 +46,21 @@ internal static class KernelGrids
         return ((tiles + tilesPerSplit - 1) / tilesPerSplit, tilesPerSplit);
     }
 
+    /// <summary>Shared memory a block may use without opting in (static and dynamic together).</summary>
+    public const int DefaultSharedBytes = 48 * 1024;
+
+    /// <summary>Whether a launch with <paramref name="dynamicBytes"/> of dynamic shared memory, on a kernel with
+    /// <paramref name="staticBytes"/> of static shared memory, must first raise the kernel's dynamic limit
+    /// (cuFuncSetAttribute): the 48 KiB default and the device's opt-in ceiling both bound static + dynamic,
+    /// not the dynamic part alone. Refusal says why the launch cannot fit at all, else null.</summary>
+    public static (bool OptIn, string? Refusal) DynamicSharedMemory(int staticBytes, int dynamicBytes, int optInLimit)
+    {
+        long total = (long)staticBytes + dynamicBytes;
+        if (total > optInLimit)
+            return (false, $"needs {dynamicBytes} bytes of dynamic shared memory besides its {staticBytes} static bytes, more than the device's {optInLimit} per block");
+        return (total > DefaultSharedBytes, null);
+    }
+
     /// <summary>Blocks per segment of the multi-tensor optimizer kernels (grid = chunks × segments; a segment's
     /// chunks stride over it): about eight blocks per SM in total, at least four per segment so that the
     /// largest tensor does not sit on a single SM, at most 64.</summary>

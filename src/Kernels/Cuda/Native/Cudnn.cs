@@ -106,6 +106,7 @@ public static unsafe partial class Cudnn
 
     // ---- raw imports ------------------------------------------------------------------------------
     [LibraryImport(NativeLibraries.CudnnName)] internal static partial nuint cudnnGetVersion();
+    [LibraryImport(NativeLibraries.CudnnName)] internal static partial nuint cudnnGetCudartVersion();
     [LibraryImport(NativeLibraries.CudnnName)] internal static partial nint cudnnGetErrorString(CudnnStatus status);
     [LibraryImport(NativeLibraries.CudnnName)] internal static partial void cudnnGetLastErrorString(byte* message, nuint maxSize);
     [LibraryImport(NativeLibraries.CudnnName)] internal static partial CudnnStatus cudnnCreate(nint* handle);
@@ -145,6 +146,24 @@ public static unsafe partial class Cudnn
     [LibraryImport(NativeLibraries.CudnnName)]
     internal static partial CudnnStatus cudnnFindConvolutionBackwardFilterAlgorithm(nint handle, nint xDesc, nint dyDesc, nint convDesc, nint dwDesc,
         int requested, int* returned, CudnnConvolutionAlgoPerf* results);
+    [LibraryImport(NativeLibraries.CudnnName)]
+    internal static partial CudnnStatus cudnnGetConvolutionForwardAlgorithm_v7(nint handle, nint xDesc, nint wDesc, nint convDesc, nint yDesc,
+        int requested, int* returned, CudnnConvolutionAlgoPerf* results);
+    [LibraryImport(NativeLibraries.CudnnName)]
+    internal static partial CudnnStatus cudnnGetConvolutionBackwardDataAlgorithm_v7(nint handle, nint wDesc, nint dyDesc, nint convDesc, nint dxDesc,
+        int requested, int* returned, CudnnConvolutionAlgoPerf* results);
+    [LibraryImport(NativeLibraries.CudnnName)]
+    internal static partial CudnnStatus cudnnGetConvolutionBackwardFilterAlgorithm_v7(nint handle, nint xDesc, nint dyDesc, nint convDesc, nint dwDesc,
+        int requested, int* returned, CudnnConvolutionAlgoPerf* results);
+    [LibraryImport(NativeLibraries.CudnnName)]
+    internal static partial CudnnStatus cudnnGetConvolutionForwardWorkspaceSize(nint handle, nint xDesc, nint wDesc, nint convDesc, nint yDesc,
+        int algorithm, nuint* bytes);
+    [LibraryImport(NativeLibraries.CudnnName)]
+    internal static partial CudnnStatus cudnnGetConvolutionBackwardDataWorkspaceSize(nint handle, nint wDesc, nint dyDesc, nint convDesc, nint dxDesc,
+        int algorithm, nuint* bytes);
+    [LibraryImport(NativeLibraries.CudnnName)]
+    internal static partial CudnnStatus cudnnGetConvolutionBackwardFilterWorkspaceSize(nint handle, nint xDesc, nint dyDesc, nint convDesc, nint dwDesc,
+        int algorithm, nuint* bytes);
     [LibraryImport(NativeLibraries.CudnnName)]
     internal static partial CudnnStatus cudnnConvolutionForward(nint handle, float* alpha, nint xDesc, void* x, nint wDesc, void* w, nint convDesc,
         int algorithm, void* workspace, nuint workspaceBytes, float* beta, nint yDesc, void* y);

@@ -66,9 +66,10 @@ public enum CuDeviceAttribute
     MaxSharedMemoryPerBlockOptin = 97,
 }
 
-/// <summary>CUfunction_attribute values a launcher may set.</summary>
+/// <summary>CUfunction_attribute values a launcher reads (the static shared memory) or sets.</summary>
 public enum CuFunctionAttribute
 {
+    SharedSizeBytes = 1,
     MaxDynamicSharedSizeBytes = 8,
 }
 
@@ -176,6 +177,7 @@ public static unsafe partial class Driver
     [LibraryImport(NativeLibraries.DriverName)] internal static partial CuResult cuModuleUnload(nint module);
     [LibraryImport(NativeLibraries.DriverName)] internal static partial CuResult cuModuleGetFunction(nint* function, nint module, byte* name);
     [LibraryImport(NativeLibraries.DriverName)] internal static partial CuResult cuFuncSetAttribute(nint function, CuFunctionAttribute attribute, int value);
+    [LibraryImport(NativeLibraries.DriverName)] internal static partial CuResult cuFuncGetAttribute(int* value, CuFunctionAttribute attribute, nint function);
     [LibraryImport(NativeLibraries.DriverName)]
     internal static partial CuResult cuLaunchKernel(nint function, uint gridX, uint gridY, uint gridZ, uint blockX, uint blockY, uint blockZ,
         uint sharedBytes, nint stream, void** kernelParams, void** extra);

@@ -173,7 +173,7 @@ static int g_failures = 0;
 
 // Max absolute difference relative to the reference's largest magnitude, floored at `floor` so that
 // an all-zero reference is compared against the size of the terms that cancel to produce it.
-static double max_rel_error(const float* got, const double* want, size_t n, double floor = 1e-3)
+[[maybe_unused]] static double max_rel_error(const float* got, const double* want, size_t n, double floor = 1e-3)
 {
     double scale = 0, worst = 0;
     for (size_t i = 0; i < n; i++) scale = std::max(scale, std::fabs(want[i]));
