@@ -12,6 +12,7 @@ using SimClr.Training.Cli.Options;
 using SimClr.Training.Config;
 using SimClr.Training.Data;
 using SimClr.Training.Evaluation;
+using SimClr.Training.Interop;
 using SimClr.Training.Pretraining;
 using SimClr.Training.Runs;
 using static SimClr.Training.Cli.Commands.CommandSupport;
@@ -27,7 +28,7 @@ internal static class PretrainCommand
     public static void Register(RootCommand root, CliContext ctx)
     {
         var data = new DataOptions();
-        var options = new OptionSet(data, new ModelOptions(), new OptimizerOptions(), new SeedOptions(), new AugmentOptions(),
+        var options = new OptionSet(data, new InitFromOptions(), new ModelOptions(), new OptimizerOptions(), new SeedOptions(), new AugmentOptions(),
             new KnnOptions(), new LinearEvalOptions(), new DeviceOptions(), new RunDirectoryOptions(), new ProgressOptions(), new PretrainRunOptions());
         var pretrain = new Command("pretrain", Summary);
         foreach (var command in new Command[] { root, pretrain })
@@ -49,6 +50,8 @@ internal static class PretrainCommand
         var config = requested;
         SafeTensorsFile? resumeFile = null;
         CheckpointInfo? resumeInfo = null;
+        if (requested.Resume is not null && requested.InitFrom is not null)
+            throw UserError.Option("--init-from", "cannot be combined with --resume (the checkpoint already holds the weights)");
         if (requested.Resume is { } resumePath)
         {
             (resumeFile, resumeInfo) = Checkpoint.Read(resumePath);
@@ -73,7 +76,6 @@ internal static class PretrainCommand
             throw UserError.Option("--batch-size", $"{config.BatchSize} exceeds the {data.Train.Count} training images of {data.Train.Name}");
         var spec = config.AugmentSpec();
         using var backend = BackendFactory.Create(DeviceRequest.Parse(config.Device), ctx.Output);
-        var run = RunDirectory.Open(config, resuming: resumeInfo is not null);
         using var model = ModelState.Build(backend, config, spec.OutHeight, spec.OutWidth, config.BatchSize);
         using var momentum = model.Parameters.AllocateStateBuffer();
         var start = new TrainingPosition(0, 0, 0);
@@ -84,6 +86,11 @@ internal static class PretrainCommand
             start = resumeInfo.Position;
             best = resumeInfo.BestMetric;
         }
+        else
+        {
+            TorchvisionWeights.ApplyInitFrom(config, model.Parameters, ctx.Output);
+        }
+        var run = RunDirectory.Open(config, resuming: resumeInfo is not null);
         run.WriteConfig(config);
         var metrics = new MetricsLog(run.MetricsPath, resuming: resumeInfo is not null);
         if (resumeInfo is not null) metrics.TruncateAfter(start.Step);
