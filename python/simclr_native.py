@@ -50,8 +50,8 @@ def write_safetensors(path, tensors, metadata=None):
     if metadata:
         header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
     for name, array in tensors.items():
-        array = np.ascontiguousarray(array)
-        raw = array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
+        array = np.asarray(array)  # (not ascontiguousarray, which turns a 0-d scalar into shape [1])
+        raw = array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes(order="C")
         header[name] = {"dtype": _NAMES[array.dtype.newbyteorder("=")], "shape": list(array.shape), "data_offsets": [offset, offset + len(raw)]}
         chunks.append(raw)
         offset += len(raw)
