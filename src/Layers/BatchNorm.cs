@@ -13,7 +13,7 @@ namespace SimClr.Layers;
 
 public abstract class BatchNormBase<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    public const double DefaultEpsilon = 1e-3, DefaultMomentum = 0.1;
+    public const double DefaultEpsilon = 1e-5, DefaultMomentum = 0.1;
 
     private readonly ParameterStore<T> _store;
     private readonly int _counter;
@@ -34,7 +34,7 @@ public abstract class BatchNormBase<T> : Layer<T> where T : unmanaged, IFloating
         Channels = channels;
         Epsilon = epsilon;
         Momentum = momentum;
-        const SegmentFlags excluded = SegmentFlags.None;
+        const SegmentFlags excluded = SegmentFlags.NoWeightDecay | SegmentFlags.NoAdaptation;
         Gamma = store.AddParameter(Join(name, "weight"), new Shape(channels), ParamInit.Ones, excluded);
         Beta = store.AddParameter(Join(name, "bias"), new Shape(channels), ParamInit.Zeros, excluded);
         RunningMean = store.AddBuffer(Join(name, "running_mean"), new Shape(channels), 0.0);

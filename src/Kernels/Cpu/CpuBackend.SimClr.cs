@@ -78,9 +78,9 @@ public sealed partial class CpuBackend<T>
             {
                 SimilarityRow(sim, zhat, i, shape);
                 double max = double.NegativeInfinity;
-                for (int j = 0; j < rows; j++) max = Math.Max(max, sim[j]);
+                for (int j = 0; j < rows; j++) if (j != i) max = Math.Max(max, sim[j]);
                 double sum = 0;
-                for (int j = 0; j < rows; j++) sum += Math.Exp(sim[j] - max);
+                for (int j = 0; j < rows; j++) if (j != i) sum += Math.Exp(sim[j] - max);
                 lseWide[i] = max + Math.Log(sum);
                 rowLoss[i] = lseWide[i] - sim[PositiveRow(i, rows)];
                 return sim;
