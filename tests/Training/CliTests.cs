@@ -167,6 +167,7 @@ public class CliTests
     [InlineData("linear-eval", "--linear-epochs", "--knn-k")]
     [InlineData("linear-eval", "--checkpoint", "--epochs")]
     [InlineData("export", "--output", "--dataset")]
+    [InlineData("embed", "--split", "--epochs")]
     [InlineData("augment-preview", "--crop-min", "--batch-size")]
     [InlineData("pretrain", "--knn-every", "--checkpoint")]
     public void EachCommandOffersOnlyTheOptionsItReads(string command, string offered, string notOffered)

@@ -111,8 +111,8 @@ public static class Checkpoint
     }
 
     /// <summary>Demands that the file holds exactly <paramref name="expected"/> (same names, dtypes and shapes),
-    /// reporting the first difference.</summary>
-    public static void RequireExactly(SafeTensorsFile file, IReadOnlyList<ExpectedTensor> expected)
+    /// reporting the first difference. Names <paramref name="ignored"/> accepts may be present besides.</summary>
+    public static void RequireExactly(SafeTensorsFile file, IReadOnlyList<ExpectedTensor> expected, Func<string, bool>? ignored = null)
     {
         var want = expected.ToDictionary(e => e.Name, StringComparer.Ordinal);
         foreach (var e in expected)
@@ -125,7 +125,7 @@ public static class Checkpoint
                 throw UserError.File(file.Path, $"tensor '{e.Name}' has dtype {t.DType}, the model expects {e.DType}");
         }
         foreach (var name in file.Tensors.Keys)
-            if (!want.ContainsKey(name))
+            if (!want.ContainsKey(name) && ignored?.Invoke(name) != true)
                 throw UserError.File(file.Path, $"tensor '{name}' is not part of this model: the checkpoint does not match it");
     }
 

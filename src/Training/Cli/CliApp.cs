@@ -58,6 +58,7 @@ public static class CliApp
         root.Add(KnnCommand.Create(context));
         root.Add(AugmentPreviewCommand.Create(context));
         root.Add(ExportCommand.Create(context));
+        root.Add(EmbedCommand.Create(context));
         root.Add(InfoCommand.Create(context));
 
         var parsed = root.Parse(args);

@@ -63,6 +63,8 @@ public sealed record RunConfig
     /// <summary>Hidden width of the projection head (0 = the encoder's feature width, as in the paper).</summary>
     public int HeadHidden { get; init; }
     public int HeadOut { get; init; } = 128;
+    /// <summary>A torchvision ResNet state_dict (safetensors) the encoder starts from instead of a random init.</summary>
+    public string? InitFrom { get; init; }
 
     // optimization
     public int Epochs { get; init; } = 100;

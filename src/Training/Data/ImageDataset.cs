@@ -37,6 +37,8 @@ public sealed class ImageDataset
     /// <summary>One per image; <see cref="Unlabeled"/> where the sample has no label.</summary>
     public int[] Labels { get; }
     public IReadOnlyList<string> ClassNames { get; }
+    /// <summary>For a set read from image files, each sample's file in row order; null otherwise.</summary>
+    public IReadOnlyList<string>? Files { get; init; }
 
     public int Count => Shape.Count;
     public int ClassCount => ClassNames.Count;
@@ -50,12 +52,14 @@ public sealed class ImageDataset
     {
         var images = new byte[(long)indices.Length * ImageBytes];
         var labels = new int[indices.Length];
+        var files = Files is null ? null : new string[indices.Length];
         for (int i = 0; i < indices.Length; i++)
         {
             Image(indices[i]).CopyTo(images.AsSpan(i * ImageBytes, ImageBytes));
             labels[i] = Labels[indices[i]];
+            if (files is not null) files[i] = Files![indices[i]];
         }
-        return new ImageDataset(name ?? Name, Shape with { Count = indices.Length }, images, labels, ClassNames);
+        return new ImageDataset(name ?? Name, Shape with { Count = indices.Length }, images, labels, ClassNames) { Files = files };
     }
 
     /// <summary>The first <paramref name="count"/> samples (or all when there are fewer).</summary>
@@ -78,7 +82,10 @@ public sealed class ImageDataset
         second.Images.CopyTo(images, first.Images.LongLength);
         var names = first.ClassCount >= second.ClassCount ? first.ClassNames : second.ClassNames;
         return new ImageDataset(name ?? $"{first.Name}+{second.Name}", first.Shape with { Count = first.Count + second.Count },
-            images, [.. first.Labels, .. second.Labels], names);
+            images, [.. first.Labels, .. second.Labels], names)
+        {
+            Files = first.Files is not null && second.Files is not null ? [.. first.Files, .. second.Files] : null,
+        };
     }
 
     public override string ToString() => $"{Name}: {Count} images {Shape.Height}x{Shape.Width}x{Shape.Channels}, {ClassCount} classes";

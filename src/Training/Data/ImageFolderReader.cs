@@ -65,7 +65,7 @@ public static class ImageFolderReader
             }
         });
         if (failures.FirstOrDefault(f => f is not null) is { } failure) throw failure;
-        return new ImageDataset(name, new ImageSetShape(files.Count, size, size, 3), images, labels, classes);
+        return new ImageDataset(name, new ImageSetShape(files.Count, size, size, 3), images, labels, classes) { Files = files.Select(f => f.Path).ToArray() };
     }
 
     /// <summary>Centre-crops an RGB HWC image to a square and resamples it to size x size.</summary>

@@ -25,16 +25,23 @@ public readonly record struct Accuracy(double Top1, double Top5)
 
 public static class LinearProbe
 {
+    /// <summary>The stream the per-epoch sample orders are drawn from (with the options' seed).</summary>
+    internal const uint OrderStream = 0x11EA5;
+
     /// <summary>Trains on <paramref name="train"/> and reports accuracy on <paramref name="test"/>.</summary>
     public static Accuracy Evaluate(FeatureSet train, FeatureSet test, int classes, LinearProbeOptions o)
     {
         if (train.Dim != test.Dim) throw new ArgumentException($"train features have {train.Dim} dims, test {test.Dim}");
         if (train.Count == 0 || test.Count == 0) throw new ArgumentException("linear evaluation needs non-empty train and test sets");
-        int d = train.Dim;
         var (mean, invStd) = Standardizer(train);
-        var xTrain = Standardize(train, mean, invStd);
-        var xTest = Standardize(test, mean, invStd);
+        var (w, b) = Fit(Standardize(train, mean, invStd), train.Labels, train.Dim, classes, o);
+        return Score(Standardize(test, mean, invStd), test.Labels, w, b, classes, train.Dim);
+    }
 
+    /// <summary>The classifier (W [classes, d] row-major, b [classes]) trained on standardized rows
+    /// <paramref name="xTrain"/> [labels.Length, d].</summary>
+    internal static (float[] W, float[] B) Fit(float[] xTrain, int[] labels, int d, int classes, LinearProbeOptions o)
+    {
         var w = new float[classes * d];
         var b = new float[classes];
         var vw = new float[w.Length];
@@ -42,8 +49,8 @@ public static class LinearProbe
         var gw = new float[w.Length];
         var gb = new float[classes];
         var logits = new float[classes];
-        var order = new PhiloxStream(o.Seed, stream: 0x11EA5);
-        int n = train.Count;
+        var order = new PhiloxStream(o.Seed, stream: OrderStream);
+        int n = labels.Length;
         int stepsPerEpoch = (n + o.BatchSize - 1) / o.BatchSize;
         long totalSteps = (long)stepsPerEpoch * o.Epochs, step = 0;
         for (int epoch = 0; epoch < o.Epochs; epoch++)
@@ -60,7 +67,7 @@ public static class LinearProbe
                     var x = xTrain.AsSpan(i * d, d);
                     Logits(logits, w, b, x, classes, d);
                     Softmax(logits);
-                    logits[train.Labels[i]] -= 1f;
+                    logits[labels[i]] -= 1f;
                     for (int c = 0; c < classes; c++)
                     {
                         TP.MultiplyAdd(x, logits[c], gw.AsSpan(c * d, d), gw.AsSpan(c * d, d));
@@ -72,10 +79,10 @@ public static class LinearProbe
                 NesterovStep(b, vb, gb, 1f / count, 0f, (float)o.Momentum, lr);
             }
         }
-        return Score(xTest, test.Labels, w, b, classes, d);
+        return (w, b);
     }
 
-    private static (float[] Mean, float[] InvStd) Standardizer(FeatureSet s)
+    internal static (float[] Mean, float[] InvStd) Standardizer(FeatureSet s)
     {
         int d = s.Dim;
         var sum = new double[d];
@@ -98,7 +105,7 @@ public static class LinearProbe
         return (mean, inv);
     }
 
-    private static float[] Standardize(FeatureSet s, float[] mean, float[] invStd)
+    internal static float[] Standardize(FeatureSet s, float[] mean, float[] invStd)
     {
         var x = new float[s.Features.Length];
         for (int i = 0; i < s.Count; i++)

@@ -58,13 +58,15 @@ public static class ModelState
     /// <summary>Every tensor a checkpoint of this model holds.</summary>
     public static List<ExpectedTensor> Expected(ParameterStore<float> store)
     {
-        var list = new List<ExpectedTensor>();
-        foreach (var e in store.Entries)
-            list.Add(new ExpectedTensor(e.Name, e.Kind == StoreTensorKind.Counter ? SafeDType.I64 : SafeDType.F32, e.Shape.ToArray()));
+        var list = store.Entries.Select(ExpectedOf).ToList();
         foreach (var e in store.Entries.Where(e => e.Kind == StoreTensorKind.Parameter))
             list.Add(new ExpectedTensor(Checkpoint.MomentumPrefix + e.Name, SafeDType.F32, e.Shape.ToArray()));
         return list;
     }
+
+    /// <summary>How a checkpoint stores one entry of the store: counters as int64 scalars, the rest as float32.</summary>
+    public static ExpectedTensor ExpectedOf(StoreEntry e) =>
+        new(e.Name, e.Kind == StoreTensorKind.Counter ? SafeDType.I64 : SafeDType.F32, e.Shape.ToArray());
 
     public static void Save(SafeTensorsWriter w, ParameterStore<float> store, Storage<float> momentum)
     {

@@ -15,11 +15,13 @@ public interface IProgressSink
 
 public static class ProgressView
 {
+    private static ProgressMode Resolve(ProgressMode mode, TextWriter output) => mode == ProgressMode.Auto
+        ? (ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive ? ProgressMode.Bars : ProgressMode.Plain)
+        : mode;
+
     public static T Run<T>(ProgressMode mode, TextWriter output, string title, long totalSteps, long startStep, Func<IProgressSink, T> body)
     {
-        var resolved = mode == ProgressMode.Auto
-            ? (ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive ? ProgressMode.Bars : ProgressMode.Plain)
-            : mode;
+        var resolved = Resolve(mode, output);
         if (resolved != ProgressMode.Bars) return body(new PlainSink(output, totalSteps, resolved == ProgressMode.Quiet));
         T result = default!;
         AnsiConsole.Progress()
@@ -30,6 +32,44 @@ public static class ProgressView
                 var task = ctx.AddTask(title, maxValue: totalSteps);
                 task.Value = startStep;
                 result = body(new BarSink(task, title));
+                task.Value = task.MaxValue;
+            });
+        return result;
+    }
+
+    /// <summary>A phase that counts items instead of training steps (embedding a dataset): a bar with n/N and
+    /// items/s on a terminal, a plain line every few seconds when redirected, nothing when quiet. The body
+    /// reports how many items are done.</summary>
+    public static T RunCounted<T>(ProgressMode mode, TextWriter output, string title, string unit, long total, Func<Action<long>, T> body)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        string Line(long done) => string.Create(CultureInfo.InvariantCulture,
+            $"{title} {done}/{total} {unit} | {done / Math.Max(clock.Elapsed.TotalSeconds, 1e-9):F0} {unit}/s");
+        var resolved = Resolve(mode, output);
+        if (resolved == ProgressMode.Quiet) return body(_ => { });
+        if (resolved == ProgressMode.Plain)
+        {
+            var last = DateTime.MinValue;
+            return body(done =>
+            {
+                var now = DateTime.UtcNow;
+                if (now - last < TimeSpan.FromSeconds(5) && done < total) return;
+                last = now;
+                output.WriteLine(Line(done));
+            });
+        }
+        T result = default!;
+        AnsiConsole.Progress()
+            .AutoClear(false)
+            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new ElapsedTimeColumn())
+            .Start(ctx =>
+            {
+                var task = ctx.AddTask(title, maxValue: total);
+                result = body(done =>
+                {
+                    task.Value = done;
+                    task.Description = Markup.Escape(Line(done));
+                });
                 task.Value = task.MaxValue;
             });
         return result;

@@ -1,9 +1,13 @@
 // linear-eval and knn on a saved checkpoint: the encoder is the checkpoint's, the data and the evaluation
-// settings are the command line's. Each protocol runs twice, on the checkpoint's encoder and on a random-init
-// encoder of the same architecture and seed, so the printed gap is what pretraining bought.
+// settings are the command line's (with --init-from instead, the encoder is a torchvision state_dict's). Each
+// protocol runs twice, on the checkpoint's encoder and on a random-init encoder of the same architecture and
+// seed, so the printed gap is what pretraining bought.
+using SimClr.Layers;
 using SimClr.Training.Checkpoints;
 using SimClr.Training.Config;
+using SimClr.Training.Data;
 using SimClr.Training.Evaluation;
+using SimClr.Training.Interop;
 using SimClr.Training.Pretraining;
 using static SimClr.Training.Cli.Commands.CommandSupport;
 
@@ -13,8 +17,11 @@ internal enum EvalKind { Linear, Knn }
 
 internal static class CheckpointEvaluation
 {
-    public static int Run(RunConfig requested, string checkpointPath, CliContext ctx, EvalKind kind)
+    public static int Run(RunConfig requested, string? checkpointPath, CliContext ctx, EvalKind kind)
     {
+        if ((checkpointPath is null) == (requested.InitFrom is null))
+            throw UserError.Option("--checkpoint", "give exactly one encoder: --checkpoint (written by pretrain) or --init-from (torchvision weights)");
+        if (checkpointPath is null) return RunInitFrom(requested, ctx, kind);
         var (file, info) = Checkpoint.Read(checkpointPath);
         var config = info.Config with
         {
@@ -35,11 +42,24 @@ internal static class CheckpointEvaluation
         if (data.Train.Shape.Height != info.Config.ImageSize || data.Train.Shape.Width != info.Config.ImageSize)
             ctx.Output.WriteLine($"note: the encoder was pretrained on {info.Config.ImageSize} px images; evaluating on {data.Train.Shape.Height}x{data.Train.Shape.Width}");
         config = config with { ImageSize = data.Train.Shape.Height };
+        return Evaluate(config, data, model => ModelState.Load(file, model.Parameters, momentum: null), $"{checkpointPath} ({Describe(config)}, {info.Position})", ctx, kind);
+    }
+
+    /// <summary>The same protocols on a torchvision encoder: the data options describe the data, --init-from the model.</summary>
+    private static int RunInitFrom(RunConfig requested, CliContext ctx, EvalKind kind)
+    {
+        var data = LoadData(requested);
+        var config = requested.Resolve(data.Train.Shape.Height);
+        return Evaluate(config, data, model => TorchvisionWeights.ApplyInitFrom(config, model.Parameters, ctx.Output), $"{config.InitFrom} ({Describe(config)})", ctx, kind);
+    }
+
+    private static int Evaluate(RunConfig config, DatasetSplits data, Action<SimClrModel<float>> load, string source, CliContext ctx, EvalKind kind)
+    {
         using var backend = BackendFactory.Create(DeviceRequest.Parse(config.Device), ctx.Output);
         int evalBatch = Math.Min(config.BatchSize, 128);
         using var model = ModelState.Build(backend, config, data.Train.Shape.Height, data.Train.Shape.Width, evalBatch);
-        ModelState.Load(file, model.Parameters, momentum: null);
-        ctx.Output.WriteLine($"evaluating {checkpointPath} ({Describe(config)}, {info.Position}) on {data.Train.Name} / {data.Test.Name}");
+        load(model);
+        ctx.Output.WriteLine($"evaluating {source} on {data.Train.Name} / {data.Test.Name}");
         var trained = FeatureExtractor.Extract(backend, model, config, data);
         model.Parameters.Initialize(config.Seed);
         var random = FeatureExtractor.Extract(backend, model, config, data);

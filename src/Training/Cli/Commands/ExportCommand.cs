@@ -1,10 +1,15 @@
-// export: the encoder alone with torchvision's ResNet state_dict names and dtypes (BN counters int64, fc
-// excluded), so torchvision.models.resnetNN(...).load_state_dict(state, strict=False) reports only fc missing.
+// export: the encoder (and with --with-head the projection head) of a checkpoint, with torchvision's ResNet
+// state_dict names and dtypes (BN counters int64, no fc), for any arch, width and stem. The checkpoint is
+// first loaded into the model its own config describes, through the same exact check (names, dtypes,
+// shapes, momentum included) that resume and linear-eval use, and the file is written from that model, so a
+// checkpoint that does not match its config is refused instead of exported. The output may not name the
+// checkpoint itself, however the two paths are spelled. README "Using the encoder elsewhere" loads the file.
 using System.CommandLine;
-using System.Globalization;
+using SimClr.Kernels.Cpu;
 using SimClr.Training.Checkpoints;
 using SimClr.Training.Cli.Options;
-using SimClr.Training.Config;
+using SimClr.Training.Interop;
+using SimClr.Training.Pretraining;
 
 namespace SimClr.Training.Cli.Commands;
 
@@ -12,41 +17,30 @@ internal static class ExportCommand
 {
     public static Command Create(CliContext ctx)
     {
-        var command = new Command("export", "Write the encoder alone as safetensors with torchvision ResNet names (fc excluded)");
+        var command = new Command("export", "Write the encoder as safetensors with torchvision ResNet names (no fc), checked against the checkpoint's config");
         var checkpoint = new CheckpointOption("Checkpoint to export (a safetensors file written by pretrain)");
         var output = new OutputOption("File to write");
+        var withHead = new Option<bool>("--with-head") { Description = "Also write the projection head (head.0.weight, ...)" };
         checkpoint.AddTo(command);
         output.AddTo(command);
-        command.SetAction(r => Run(checkpoint.Required(r), CommandLineValues.Required(r, output.Output), ctx));
+        command.Add(withHead);
+        command.SetAction(r => Run(checkpoint.Required(r), CommandLineValues.Required(r, output.Output),
+            r.GetValue(withHead) ? HeadExport.With : HeadExport.Without, ctx));
         return command;
     }
 
-    public static int Run(string checkpointPath, string outputPath, CliContext ctx)
+    public static int Run(string checkpointPath, string outputPath, HeadExport head, CliContext ctx)
     {
         var (file, info) = Checkpoint.Read(checkpointPath);
-        if (Io.SafeFile.SameFile(outputPath, checkpointPath))
-            throw UserError.Option("--output", "must differ from --checkpoint (the checkpoint would be overwritten)");
-        var w = new SafeTensorsWriter();
-        w.AddMetadata("format", Checkpoint.EncoderFormat);
-        w.AddMetadata("format_version", RunConfig.FormatVersion.ToString(CultureInfo.InvariantCulture));
-        w.AddMetadata("config", info.Config.ToJson());
-        w.AddMetadata("arch", info.Config.Arch.ToString().ToLowerInvariant());
-        int count = 0;
-        foreach (var t in file.Tensors.Values.OrderBy(t => t.Begin))
-        {
-            if (t.Name.StartsWith(Checkpoint.HeadPrefix, StringComparison.Ordinal) || t.Name.StartsWith(Checkpoint.MomentumPrefix, StringComparison.Ordinal)
-                || t.Name.StartsWith("fc.", StringComparison.Ordinal)) continue;
-            if (t.DType == SafeDType.I64) w.Add<long>(t.Name, file.Read<long>(t.Name), t.Shape);
-            else w.Add<float>(t.Name, file.Read<float>(t.Name), t.Shape);
-            count++;
-        }
-        if (count == 0) throw UserError.File(checkpointPath, "holds no encoder tensors");
-        try { w.WriteAtomic(outputPath); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw UserError.File(outputPath, $"cannot be written ({e.Message})");
-        }
-        ctx.Output.WriteLine($"wrote {outputPath}: {count} encoder tensors ({info.Config.Arch}, width {info.Config.Width}, {info.Config.Stem} stem) from {checkpointPath} at {info.Position}");
+        OutputPaths.RequireDistinct(outputPath, "--output", checkpointPath, "--checkpoint");
+        var config = info.Config;
+        using var backend = new CpuBackend<float>();
+        using var model = ModelState.Build(backend, config, config.ImageSize, config.ImageSize, batchSize: 1);
+        ModelState.Load(file, model.Parameters, momentum: null);
+        TorchvisionWeights.WriteExport(outputPath, model, config, head, $"{checkpointPath} ({info.Position})");
+        int tensors = model.Parameters.Entries.Count(e => head == HeadExport.With || !e.Name.StartsWith(Checkpoint.HeadPrefix, StringComparison.Ordinal));
+        ctx.Output.WriteLine(CommandSupport.Invariant($"wrote {outputPath}: {tensors} tensors ({TorchvisionWeights.ArchName(config.Arch)}, width {config.Width}, {TorchvisionWeights.StemName(config.Stem)} stem")
+            + (head == HeadExport.With ? ", projection head included" : "") + $") from {checkpointPath} at {info.Position}");
         return (int)ExitCode.Ok;
     }
 }

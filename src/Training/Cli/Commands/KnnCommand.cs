@@ -10,16 +10,16 @@ internal static class KnnCommand
     public static Command Create(CliContext ctx)
     {
         var command = new Command("knn", "kNN evaluation (cosine, weighted vote) of a checkpoint's frozen encoder");
-        var checkpoint = new CheckpointOption("Checkpoint to evaluate (a safetensors file written by pretrain)");
+        var checkpoint = new CheckpointOption("Checkpoint to evaluate (a safetensors file written by pretrain); or give --init-from");
         var data = new DataOptions();
-        var options = new OptionSet(data, new KnnOptions(), new SeedOptions(), new DeviceOptions());
+        var options = new OptionSet(data, new InitFromOptions(), new KnnOptions(), new SeedOptions(), new DeviceOptions());
         checkpoint.AddTo(command);
         options.AddTo(command);
         command.SetAction(r =>
         {
             var config = options.Apply(r, data.Defaults(r));
             config.Validate();
-            return CheckpointEvaluation.Run(config, checkpoint.Required(r), ctx, EvalKind.Knn);
+            return CheckpointEvaluation.Run(config, r.GetValue(checkpoint.Checkpoint), ctx, EvalKind.Knn);
         });
         return command;
     }

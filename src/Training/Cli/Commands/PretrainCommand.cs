@@ -13,6 +13,7 @@ using SimClr.Training.Cli.Options;
 using SimClr.Training.Config;
 using SimClr.Training.Data;
 using SimClr.Training.Evaluation;
+using SimClr.Training.Interop;
 using SimClr.Training.Pretraining;
 using SimClr.Training.Runs;
 using static SimClr.Training.Cli.Commands.CommandSupport;
@@ -28,7 +29,7 @@ internal static class PretrainCommand
     public static void Register(RootCommand root, CliContext ctx)
     {
         var data = new DataOptions();
-        var options = new OptionSet(data, new ModelOptions(), new OptimizerOptions(), new SeedOptions(), new AugmentOptions(),
+        var options = new OptionSet(data, new InitFromOptions(), new ModelOptions(), new OptimizerOptions(), new SeedOptions(), new AugmentOptions(),
             new KnnOptions(), new LinearEvalOptions(), new DeviceOptions(), new RunDirectoryOptions(), new ProgressOptions(), new PretrainRunOptions());
         var pretrain = new Command("pretrain", Summary);
         foreach (var command in new Command[] { root, pretrain })
@@ -50,6 +51,8 @@ internal static class PretrainCommand
         var config = requested;
         SafeTensorsFile? resumeFile = null;
         CheckpointInfo? resumeInfo = null;
+        if (requested.Resume is not null && requested.InitFrom is not null)
+            throw UserError.Option("--init-from", "cannot be combined with --resume (the checkpoint already holds the weights)");
         if (requested.Resume is { } resumePath)
         {
             (resumeFile, resumeInfo) = Checkpoint.Read(resumePath);
@@ -87,6 +90,10 @@ internal static class PretrainCommand
             ModelState.Load(resumeFile, model.Parameters, momentum);
             start = resumeInfo.Position;
             best = resumeInfo.BestMetric;
+        }
+        else
+        {
+            TorchvisionWeights.ApplyInitFrom(config, model.Parameters, ctx.Output);
         }
         // The checkpoint, the data and the options were validated; now the run folder is chosen (a folder holding
         // another run is refused) and only then created or touched.

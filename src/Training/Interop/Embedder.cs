@@ -1,0 +1,58 @@
+// What embed computes: every image of a set through the augmentation op with the identity spec (uint8 HWC
+// to normalized float NCHW with the run's mean and std, nothing random), then the encoder in inference mode
+// (BN running statistics) for h, and with the head also z = g(h), the head in inference mode too. The same
+// preprocessing as evaluation (FeatureExtractor), so embed's features are what linear-eval and knn see. Runs
+// in chunks of the model's planned 2B rows; results come back as host arrays.
+using SimClr.Kernels;
+using SimClr.Layers;
+using SimClr.Training.Data;
+using SimClr.Training.Evaluation;
+
+namespace SimClr.Training.Interop;
+
+/// <summary>Whether embed also writes the projection head's output z.</summary>
+public enum ProjectionOutput { Without, With }
+
+/// <summary>Row-major host matrices: features [Count, FeatureDim] and, when asked for, projections [Count, ProjectionDim].</summary>
+public sealed record Embedding(int Count, float[] Features, int FeatureDim, float[]? Projections, int ProjectionDim);
+
+public static class Embedder
+{
+    public static Embedding Run(IBackend<float> backend, SimClrModel<float> model, AugmentSpec spec, ulong seed, ImageDataset set,
+        ProjectionOutput head, Action<long> progress)
+    {
+        var identity = FeatureExtractor.IdentitySpec(spec);
+        int chunk = model.InputShape[0], d = model.FeatureDim, p = model.Head.OutDim;
+        using var images = ResidentImages.Upload(backend, set);
+        using var indices = backend.Allocate<int>(chunk);
+        using var views = backend.Allocate<float>((long)chunk * 3 * identity.OutHeight * identity.OutWidth);
+        var viewBatch = views.AsTensor(new Shape(chunk, 3, identity.OutHeight, identity.OutWidth), Layout.NCHW);
+        var features = new float[(long)set.Count * d];
+        var projections = head == ProjectionOutput.With ? new float[(long)set.Count * p] : null;
+        var hostIndices = new int[chunk];
+        model.Encoder.SetMode(NormMode.Inference);
+        model.Head.SetMode(NormMode.Inference);
+        try
+        {
+            for (int start = 0; start < set.Count; start += chunk)
+            {
+                int rows = Math.Min(chunk, set.Count - start);
+                for (int i = 0; i < rows; i++) hostIndices[i] = start + i;
+                var idx = indices.AsTensor().Rows(0, rows);
+                backend.Upload(idx, hostIndices.AsSpan(0, rows));
+                var v = viewBatch.Rows(0, rows);
+                backend.AugmentViews(v, images.Images, idx, images.Shape, identity, new AugmentKey(seed, 0, 0));
+                var h = model.Encoder.Forward(v);
+                backend.Download(features.AsSpan(start * d, rows * d), h);
+                if (projections is not null) backend.Download(projections.AsSpan(start * p, rows * p), model.Head.Forward(h));
+                progress(start + rows);
+            }
+        }
+        finally
+        {
+            model.Encoder.SetMode(NormMode.Training);
+            model.Head.SetMode(NormMode.Training);
+        }
+        return new Embedding(set.Count, features, d, projections, p);
+    }
+}
