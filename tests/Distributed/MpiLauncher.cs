@@ -7,7 +7,7 @@ using System.Text;
 
 namespace SimClr.Tests.Distributed;
 
-internal sealed record MpiResult(int ExitCode, string Output, TimeSpan Elapsed)
+public sealed record MpiResult(int ExitCode, string Output, TimeSpan Elapsed)
 {
     public override string ToString() => $"exit {ExitCode} after {Elapsed.TotalSeconds:F1} s:\n{Output}";
 }
@@ -32,12 +32,18 @@ internal static class MpiLauncher
     public static bool UnderMpirun => Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_SIZE") is { Length: > 0 };
 
     /// <summary>Runs <paramref name="program"/> on <paramref name="ranks"/> ranks and waits at most <paramref name="limit"/>.</summary>
-    public static MpiResult Run(int ranks, string program, IEnumerable<string> arguments, TimeSpan limit, IReadOnlyDictionary<string, string>? environment = null,
-        string? workingDirectory = null)
+    public static MpiResult Run(int ranks, string program, IEnumerable<string> arguments, TimeSpan limit, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        using var job = Start(ranks, program, arguments, environment);
+        return job.Wait(limit);
+    }
+
+    /// <summary>Starts the job and returns at once; the output is collected as it comes.</summary>
+    public static MpiJob Start(int ranks, string program, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment = null)
     {
         var mpirun = RequireMpirun();
-        var start = new ProcessStartInfo(mpirun) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = workingDirectory ?? Environment.CurrentDirectory };
-        if (Environment.UserName == "root" || IsRoot()) start.ArgumentList.Add("--allow-run-as-root");
+        var start = new ProcessStartInfo(mpirun) { RedirectStandardOutput = true, RedirectStandardError = true };
+        if (IsRoot()) start.ArgumentList.Add("--allow-run-as-root");
         foreach (var a in new[] { "--oversubscribe", "-np", ranks.ToString(System.Globalization.CultureInfo.InvariantCulture) }) start.ArgumentList.Add(a);
         foreach (var (name, value) in environment ?? new Dictionary<string, string>())
         {
@@ -45,26 +51,28 @@ internal static class MpiLauncher
             start.ArgumentList.Add("-x");
             start.ArgumentList.Add(name);
         }
-        // The children must not think they are the test host's own xunit run (its environment is inherited).
-        start.Environment.Remove("OMPI_COMM_WORLD_SIZE");
         start.ArgumentList.Add(program);
         foreach (var a in arguments) start.ArgumentList.Add(a);
-        var clock = Stopwatch.StartNew();
-        using var process = Process.Start(start) ?? throw new InvalidOperationException("mpirun did not start");
-        var output = new StringBuilder();
-        var gate = new object();
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (gate) output.AppendLine(e.Data); };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (gate) output.AppendLine(e.Data); };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        if (!process.WaitForExit(limit))
+        return new MpiJob(start, $"mpirun -np {ranks} {Path.GetFileName(program)}");
+    }
+
+    /// <summary>The path of this build's training program (next to the test assembly).</summary>
+    public static string TrainingProgram => Path.Combine(AppContext.BaseDirectory, "SimClr.Training");
+
+    /// <summary>The process id of <paramref name="rank"/> of the job whose environment holds <paramref name="marker"/>
+    /// (an environment entry passed with -x), or null while it has not started.</summary>
+    public static int? RankProcess(string marker, int rank)
+    {
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
         {
-            process.Kill(entireProcessTree: true);
-            process.WaitForExit();
-            lock (gate) Assert.Fail($"mpirun -np {ranks} {program} did not finish within {limit.TotalSeconds} s:\n{output}");
+            if (!int.TryParse(Path.GetFileName(dir), out int pid)) continue;
+            string environ;
+            try { environ = File.ReadAllText(Path.Combine(dir, "environ")); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { continue; }
+            var entries = environ.Split('\0');
+            if (entries.Contains(marker) && entries.Contains($"OMPI_COMM_WORLD_RANK={rank}")) return pid;
         }
-        process.WaitForExit();
-        lock (gate) return new MpiResult(process.ExitCode, output.ToString(), clock.Elapsed);
+        return null;
     }
 
     /// <summary>Runs one explicit test method of this test assembly on every rank.</summary>
@@ -75,5 +83,54 @@ internal static class MpiLauncher
     {
         try { return File.ReadAllText("/proc/self/status").Split('\n').FirstOrDefault(l => l.StartsWith("Uid:", StringComparison.Ordinal))?.Split('\t', StringSplitOptions.RemoveEmptyEntries).ElementAtOrDefault(1) == "0"; }
         catch (IOException) { return false; }
+    }
+}
+
+/// <summary>A running mpirun job; disposing it kills what is left of it.</summary>
+internal sealed class MpiJob : IDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _output = new();
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private readonly string _what;
+
+    public MpiJob(ProcessStartInfo start, string what)
+    {
+        _what = what;
+        _process = Process.Start(start) ?? throw new InvalidOperationException("mpirun did not start");
+        _process.OutputDataReceived += (_, e) => Append(e.Data);
+        _process.ErrorDataReceived += (_, e) => Append(e.Data);
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+    }
+
+    private void Append(string? line)
+    {
+        if (line is not null) lock (_output) _output.AppendLine(line);
+    }
+
+    public string Output
+    {
+        get { lock (_output) return _output.ToString(); }
+    }
+
+    public bool HasExited => _process.HasExited;
+
+    public MpiResult Wait(TimeSpan limit)
+    {
+        if (!_process.WaitForExit(limit))
+        {
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit();
+            Assert.Fail($"{_what} did not finish within {limit.TotalSeconds} s:\n{Output}");
+        }
+        _process.WaitForExit();
+        return new MpiResult(_process.ExitCode, Output, _clock.Elapsed);
+    }
+
+    public void Dispose()
+    {
+        if (!_process.HasExited) _process.Kill(entireProcessTree: true);
+        _process.Dispose();
     }
 }

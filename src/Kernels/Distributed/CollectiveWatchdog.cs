@@ -60,7 +60,12 @@ public sealed class CollectiveWatchdog : IDisposable
         {
             long armed = Volatile.Read(ref _armedAt);
             if (armed == 0 || Stopwatch.GetElapsedTime(armed) < Timeout) continue;
-            string what = _collective == Collective.Barrier || _elements == 0 ? _collective.ToString() : $"{_collective} of {_elements} {_elementType} elements";
+            string what = _collective switch
+            {
+                Collective.DeviceWait => "the wait for the GPU stream (its NCCL collectives)",
+                _ when _elements == 0 => _collective.ToString(),
+                _ => $"{_collective} of {_elements} {_elementType} elements",
+            };
             if (Volatile.Read(ref _armedAt) != armed || Interlocked.Exchange(ref _fired, 1) != 0) continue;
             string hint = Hint?.Invoke() is { Length: > 0 } h ? " " + h : "";
             _expire($"rank {Rank}: {what} did not complete within {Timeout.TotalSeconds:G4} s: another rank stopped answering, died or runs different collectives; " +

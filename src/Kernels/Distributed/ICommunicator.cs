@@ -13,8 +13,9 @@ namespace SimClr.Kernels.Distributed;
 
 public enum CommunicatorKind { SingleProcess, SharedMemory, Mpi, Nccl }
 
-/// <summary>The operations a communicator runs, for messages.</summary>
-public enum Collective { AllReduceSum, AllGather, Broadcast, Barrier }
+/// <summary>The operations a communicator runs, for messages; DeviceWait is the host's wait for a stream that holds
+/// NCCL collectives.</summary>
+public enum Collective { AllReduceSum, AllGather, Broadcast, Barrier, DeviceWait }
 
 public interface ICommunicator : IDisposable
 {

@@ -1,7 +1,10 @@
 // The group of one: what a run without a launcher uses, so that one device needs no MPI and nothing changes.
 // Every collective is the identity (the sum over one rank, the broadcast from oneself), except that a gather into
 // a separate buffer copies the contribution: on the host directly, on a device through the backend the tensors
-// belong to (given to the constructor; host staging, as nothing on the training path gathers at world size 1).
+// belong to (given to the constructor): a device copy for float tensors (the model's z and log-sum-exps, when a
+// single process trains through the data-parallel code path with --sync-bn on), host staging for the others.
+using System.Runtime.CompilerServices;
+
 namespace SimClr.Kernels.Distributed;
 
 public sealed class SingleProcessCommunicator(IBackend<float>? backend = null) : ICommunicator
@@ -24,6 +27,11 @@ public sealed class SingleProcessCommunicator(IBackend<float>? backend = null) :
             return;
         }
         if (backend is null) throw new InvalidOperationException("AllGather of device tensors: construct the single-process communicator with their backend");
+        if (typeof(T) == typeof(float))
+        {
+            backend.Copy(Unsafe.As<Tensor<T>, Tensor<float>>(ref gathered), Unsafe.As<Tensor<T>, Tensor<float>>(ref contribution));
+            return;
+        }
         var host = new T[contribution.Length];
         backend.Download<T>(host, contribution);
         backend.Upload<T>(gathered, host);

@@ -29,7 +29,7 @@ public static class CliApp
         var info = new Command("info", "Show the devices this program can use");
 
         IEnumerable<Option> pretrainOptions = [.. o.DataOptions, .. o.ModelOptions, .. o.TrainOptions, .. o.AugmentOptions, .. o.EvalOptions, .. o.RunOptions,
-            o.KnnEvery, o.Eval, o.Resume, o.KeepLast, o.LossEvery, o.StopAfter];
+            o.KnnEvery, o.Eval, o.Resume, o.KeepLast, o.LossEvery, o.StopAfter, o.SyncBn];
         foreach (var opt in pretrainOptions)
         {
             root.Add(opt);

@@ -37,6 +37,7 @@ internal sealed class CliOptions
     public readonly Option<double> WeightDecay = new("--weight-decay") { Description = "LARS weight decay, not applied to BN and biases (default 1e-6)" };
     public readonly Option<double> Momentum = new("--momentum") { Description = "LARS momentum (default 0.9)" };
     public readonly Option<double> Trust = new("--trust-coefficient") { Description = "LARS trust coefficient η (default 0.001)" };
+    public readonly Option<string> SyncBn = Choice("--sync-bn", "Batch norm statistics over the global batch of all ranks (on) or each rank's slice (off); auto (default) is on with more than one rank (mpirun/srun)", "auto", "on", "off");
 
     // augmentation
     public readonly Option<string> Augment = Choice("--augment", "Preset: auto (cifar for ≤ 32 px, else paper), cifar (s=0.5, no blur), paper", "auto", "cifar", "paper");
@@ -104,6 +105,7 @@ internal sealed class CliOptions
         Bind(WeightDecay, (c, v) => c with { WeightDecay = v });
         Bind(Momentum, (c, v) => c with { Momentum = v });
         Bind(Trust, (c, v) => c with { TrustCoefficient = v });
+        Bind(SyncBn, (c, v) => c with { SyncBn = v switch { "on" => SyncBnMode.On, "off" => SyncBnMode.Off, _ => SyncBnMode.Auto } });
         Bind(Augment, (c, v) => c with { Augment = v switch { "cifar" => AugmentPreset.Cifar, "paper" => AugmentPreset.Paper, _ => AugmentPreset.Auto } });
         BindAug(ColorStrength, (o, v) => o with { ColorStrength = v });
         BindAug(CropMin, (o, v) => o with { CropAreaMin = v });

@@ -8,6 +8,7 @@ using SimClr.Layers;
 using SimClr.Training.Checkpoints;
 using SimClr.Training.Config;
 using SimClr.Training.Data;
+using SimClr.Training.Distributed;
 using SimClr.Training.Evaluation;
 using SimClr.Training.Pretraining;
 using SimClr.Training.Runs;
@@ -16,7 +17,11 @@ namespace SimClr.Training.Cli;
 
 public static partial class Commands
 {
-    public static int Pretrain(RunConfig requested, CliContext ctx)
+    /// <summary>Under mpirun/srun every rank comes here: rank 0 runs the command below, the others PretrainWorker.</summary>
+    public static int Pretrain(RunConfig requested, CliContext ctx) =>
+        DataParallelLaunch.Run(ctx, launch => launch.IsWriter ? Pretrain(requested, ctx, launch) : PretrainWorker.Run(launch, ctx));
+
+    private static int Pretrain(RunConfig requested, CliContext ctx, DataParallelLaunch launch)
     {
         var wall = Stopwatch.StartNew();
         var config = requested;
@@ -41,15 +46,18 @@ public static partial class Commands
             if (resumeInfo.Position.Epoch >= config.Epochs)
                 throw UserError.File(resumePath, $"the run already finished all {config.Epochs} epochs; nothing to resume");
         }
+        config = launch.Adopt(config, resumeInfo?.Config, ctx.Output);
 
         var data = LoadData(config);
         config = config.Resolve(data.Train.Shape.Height);
         if (config.BatchSize > data.Train.Count)
             throw UserError.Option("--batch-size", $"{config.BatchSize} exceeds the {data.Train.Count} training images of {data.Train.Name}");
+        int pairsPerRank = launch.LocalPairs(config.BatchSize);
         var spec = config.AugmentSpec();
-        using var backend = BackendFactory.Create(DeviceRequest.Parse(config.Device), ctx.Output);
+        using var backend = BackendFactory.Create(launch.Device(DeviceRequest.Parse(config.Device)), ctx.Output);
         var run = RunDirectory.Open(config, resuming: resumeInfo is not null);
-        using var model = ModelState.Build(backend, config, spec.OutHeight, spec.OutWidth, config.BatchSize);
+        launch.Announce(config, resumeInfo?.Position ?? new TrainingPosition(0, 0, 0), resumeInfo?.BestMetric ?? double.NaN, run);
+        using var model = ModelState.Build(backend, config, spec.OutHeight, spec.OutWidth, pairsPerRank);
         using var momentum = model.Parameters.AllocateStateBuffer();
         var start = new TrainingPosition(0, 0, 0);
         double best = double.NaN;
@@ -59,6 +67,7 @@ public static partial class Commands
             start = resumeInfo.Position;
             best = resumeInfo.BestMetric;
         }
+        using var parallel = launch.Join(backend, model, momentum, config.SyncBn, ctx.Output);
         run.WriteConfig(config);
         var metrics = new MetricsLog(run.MetricsPath, resuming: resumeInfo is not null);
         if (resumeInfo is not null) metrics.TruncateAfter(start.Step);
@@ -69,7 +78,7 @@ public static partial class Commands
         int stepsPerEpoch = EpochOrder.StepsPerEpoch(data.Train.Count, config.BatchSize);
         var trainer = new Pretrainer(backend, config, data, run, metrics);
         var result = ProgressView.Run(config.Progress, ctx.Output, "pretrain", (long)stepsPerEpoch * config.Epochs, start.Step,
-            sink => trainer.Run(model, momentum, start, best, sink, ctx.Cancel, ctx.Hooks));
+            sink => trainer.Run(model, momentum, start, best, sink, ctx.Cancel, ctx.Hooks, parallel));
         Plots.Write(run.Root, metrics.Records);
 
         var summary = new JsonObject
