@@ -2,7 +2,7 @@
 // program is also run from the GPU bundle, where a plain, dependency-free parser is easiest to trust.
 namespace SimClr.Benchmarks;
 
-public enum SuiteKind { Cpu, Kernels, Step }
+public enum SuiteKind { Cpu, Kernels, Step, Collectives }
 
 public enum SizeSet { Full, Smoke }
 
@@ -16,6 +16,7 @@ public sealed record BenchOptions(SuiteKind Suite, SizeSet Sizes, string JsonPat
             cpu       GEMM, convolution, augment, NT-Xent, LARS and a full step on the CPU backend
             kernels   the hand-written CUDA kernels (NT-Xent, cosine similarity, augment, LARS, element-wise)
             step      one full SimCLR training step on the GPU (ResNet-18 CIFAR and ResNet-50 ImageNet)
+            collectives  one data-parallel step's collectives on 2 CPU ranks (mpirun -np 2 …, else threads), and the scaling model
           options:
             --smoke          one tiny size per benchmark (the CI run)
             --json PATH      where the JSON goes (default benchmarks/results-<suite>.json)
@@ -32,6 +33,7 @@ public sealed record BenchOptions(SuiteKind Suite, SizeSet Sizes, string JsonPat
             "cpu" => SuiteKind.Cpu,
             "kernels" => SuiteKind.Kernels,
             "step" => SuiteKind.Step,
+            "collectives" => SuiteKind.Collectives,
             var other => throw new UsageException($"unknown suite '{other}'"),
         };
         var sizes = SizeSet.Full;
