@@ -1,5 +1,6 @@
-// The MPI communicator in real multi-process jobs: each [Fact] starts `mpirun -np 2` on this test executable with one
-// explicit test (Explicit = true: it runs only when asked for, on every rank), and checks the job's outcome:
+// The MPI communicator in real multi-process jobs. Each [Fact] runs twice over: started by the test runner, it
+// starts `mpirun -np 2` on this test executable with itself as the only test; started on a rank of that job
+// (OMPI_COMM_WORLD_SIZE is set), it is that rank's part. The outer run checks the job's outcome:
 // - the collectives (all-reduce of every element type, all-gather in and out of place, broadcast from rank 1,
 //   barrier) give the right values, and all-reduce gives the same bits on both ranks;
 // - a rank that never reaches a collective makes the other rank's watchdog end the job within the timeout, with a
@@ -18,7 +19,12 @@ public class MpiCommunicatorTests
     [Fact]
     public void CollectivesAgreeOverTwoProcesses()
     {
-        var result = MpiLauncher.RunTest(2, Self + nameof(RankCollectives), TimeSpan.FromMinutes(2));
+        if (MpiLauncher.UnderMpirun)
+        {
+            RankCollectives();
+            return;
+        }
+        var result = MpiLauncher.RunTest(2, Self + nameof(CollectivesAgreeOverTwoProcesses), TimeSpan.FromMinutes(2));
         Assert.True(result.ExitCode == 0, result.ToString());
         // Each rank's runner ran the one test and passed it.
         Assert.Equal(2, System.Text.RegularExpressions.Regex.Matches(result.Output, @"Total: 1, Errors: 0, Failed: 0, Skipped: 0").Count);
@@ -27,7 +33,12 @@ public class MpiCommunicatorTests
     [Fact]
     public void ACollectiveThatNeverCompletesEndsTheJobWithinTheTimeout()
     {
-        var result = MpiLauncher.RunTest(2, Self + nameof(RankStalls), TimeSpan.FromMinutes(2));
+        if (MpiLauncher.UnderMpirun)
+        {
+            RankStalls();
+            return;
+        }
+        var result = MpiLauncher.RunTest(2, Self + nameof(ACollectiveThatNeverCompletesEndsTheJobWithinTheTimeout), TimeSpan.FromMinutes(2));
         Assert.Equal(MpiCommunicator.FailedJobExitCode, result.ExitCode);
         Assert.Contains("rank 0: Barrier did not complete within 3 s", result.Output);
         Assert.Contains("the last checkpoint is nowhere", result.Output);
@@ -37,7 +48,12 @@ public class MpiCommunicatorTests
     [Fact]
     public void AKilledRankEndsTheJobAtOnce()
     {
-        var result = MpiLauncher.RunTest(2, Self + nameof(RankIsKilled), TimeSpan.FromMinutes(2));
+        if (MpiLauncher.UnderMpirun)
+        {
+            RankIsKilled();
+            return;
+        }
+        var result = MpiLauncher.RunTest(2, Self + nameof(AKilledRankEndsTheJobAtOnce), TimeSpan.FromMinutes(2));
         Assert.NotEqual(0, result.ExitCode);
         Assert.Matches(@"rank 1|\[\[\d+,\d+\],1\]", result.Output);
         // The survivor's collective timeout is 100 s: the job must end because mpirun saw the death, not by the timeout.
@@ -52,10 +68,8 @@ public class MpiCommunicatorTests
         return t;
     }
 
-    [Fact(Explicit = true)]
-    public void RankCollectives()
+    private static void RankCollectives()
     {
-        Assert.True(MpiLauncher.UnderMpirun, "runs on every rank of `mpirun -np 2` (started by CollectivesAgreeOverTwoProcesses)");
         using var comm = MpiCommunicator.Initialize(TimeSpan.FromSeconds(60));
         Assert.Equal(2, comm.Size);
         int r = comm.Rank;
@@ -92,10 +106,8 @@ public class MpiCommunicatorTests
         comm.Barrier();
     }
 
-    [Fact(Explicit = true)]
-    public void RankStalls()
+    private static void RankStalls()
     {
-        Assert.True(MpiLauncher.UnderMpirun, "runs under mpirun (started by ACollectiveThatNeverCompletesEndsTheJobWithinTheTimeout)");
         using var comm = MpiCommunicator.Initialize(TimeSpan.FromSeconds(3));
         comm.Watchdog.Hint = () => "the last checkpoint is nowhere";
         comm.Barrier();
@@ -104,10 +116,8 @@ public class MpiCommunicatorTests
         Assert.Fail($"rank {comm.Rank} should have been ended by rank 0's watchdog");
     }
 
-    [Fact(Explicit = true)]
-    public void RankIsKilled()
+    private static void RankIsKilled()
     {
-        Assert.True(MpiLauncher.UnderMpirun, "runs under mpirun (started by AKilledRankEndsTheJobAtOnce)");
         using var comm = MpiCommunicator.Initialize(TimeSpan.FromSeconds(100));
         comm.Barrier();
         if (comm.Rank == 1) Process.GetCurrentProcess().Kill();

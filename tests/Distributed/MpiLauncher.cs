@@ -1,5 +1,5 @@
-// Starts real multi-process jobs with Open MPI's mpirun for the tests: the test executable itself (to run an
-// explicit test on every rank) or the training program. As root (CI) it adds --allow-run-as-root; it always adds
+// Starts real multi-process jobs with Open MPI's mpirun for the tests: the test executable itself (one test on
+// every rank, which then plays that rank's part) or the training program. As root (CI) it adds --allow-run-as-root; it always adds
 // --oversubscribe, since CI has 2 cores. Without mpirun the tests skip, except in CI (CI set), where a missing
 // Open MPI is a failure: .ci/run installs openmpi-bin.
 using System.Diagnostics;
@@ -75,9 +75,9 @@ internal static class MpiLauncher
         return null;
     }
 
-    /// <summary>Runs one explicit test method of this test assembly on every rank.</summary>
+    /// <summary>Runs one test method of this test assembly on every rank (where it sees UnderMpirun and plays its rank's part).</summary>
     public static MpiResult RunTest(int ranks, string method, TimeSpan limit, IReadOnlyDictionary<string, string>? environment = null) =>
-        Run(ranks, Path.Combine(AppContext.BaseDirectory, "SimClr.Tests"), ["-method", method, "-explicit", "only", "-noLogo"], limit, environment);
+        Run(ranks, Path.Combine(AppContext.BaseDirectory, "SimClr.Tests"), ["-method", method, "-noLogo", "-noColor"], limit, environment);
 
     private static bool IsRoot()
     {

@@ -144,9 +144,14 @@ public sealed class DataParallelLaunch : IDisposable
             ? batchSize / Size
             : throw UserError.Option("--batch-size", $"{batchSize} does not split evenly over the {Size} ranks of this job (it is the global batch)");
 
-    /// <summary>The device of this rank: with several ranks, cuda (or auto) means the GPU of the local rank.</summary>
-    public DeviceRequest Device(DeviceRequest requested) =>
-        Size > 1 && requested.Choice != DeviceChoice.Cpu && requested.Ordinal == 0 ? requested with { Ordinal = Environment.LocalRank } : requested;
+    /// <summary>The device of this rank: with several ranks, cuda (or auto) means the local rank's GPU among those this
+    /// process sees (local rank modulo the visible count, so srun --gpus-per-task=1, where each sees one, works too).</summary>
+    public DeviceRequest Device(DeviceRequest requested)
+    {
+        if (Size == 1 || requested.Choice == DeviceChoice.Cpu || requested.Ordinal != 0) return requested;
+        int visible = CudaInfo.Probe().Devices.Count;
+        return visible == 0 ? requested : requested with { Ordinal = Environment.LocalRank % visible };
+    }
 
     /// <summary>The configuration this job trains: its ranks recorded, and a note when resuming a checkpoint that was
     /// written at another world size (which works: see README, "More than one device").</summary>
