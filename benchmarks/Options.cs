@@ -2,7 +2,7 @@
 // program is also run from the GPU bundle, where a plain, dependency-free parser is easiest to trust.
 namespace SimClr.Benchmarks;
 
-public enum SuiteKind { Cpu, Kernels, Step }
+public enum SuiteKind { Cpu, Kernels, Step, Collectives }
 
 public enum SizeSet { Full, Smoke }
 
@@ -19,6 +19,7 @@ public sealed record BenchOptions(SuiteKind Suite, SizeSet Sizes, string JsonPat
             step      one full SimCLR training step on the GPU (ResNet-18 CIFAR and ResNet-50 ImageNet)
             device    whether CUDA is usable here and why not (exit 0 usable, 2 no device, 1 broken); --json PATH
             profile   where a CPU training step's time goes, op by op (--width W --batch B --steps N --json PATH)
+            collectives  one data-parallel step's collectives on 2 CPU ranks (mpirun -np 2 …, else threads), and the scaling model
           options:
             --smoke          one tiny size per benchmark (the CI run)
             --json PATH      where the JSON goes (default benchmarks/results-<suite>.json)
@@ -39,6 +40,7 @@ public sealed record BenchOptions(SuiteKind Suite, SizeSet Sizes, string JsonPat
             "cpu" => SuiteKind.Cpu,
             "kernels" => SuiteKind.Kernels,
             "step" => SuiteKind.Step,
+            "collectives" => SuiteKind.Collectives,
             var other => throw new UsageException($"unknown suite '{other}'"),
         };
         var sizes = SizeSet.Full;

@@ -60,6 +60,17 @@ public sealed class TimingBackend(IBackend<float> inner) : IBackend<float>
     public void BatchNormBackward(Tensor<float> dx, Tensor<float> dgamma, Tensor<float> dbeta, Tensor<float> dy, Tensor<float> x, Tensor<float> gamma,
         Tensor<float> saveMean, Tensor<float> saveInvStd, in BatchNormShape s)
     { var v = s; Time("batch norm backward", () => inner.BatchNormBackward(dx, dgamma, dbeta, dy, x, gamma, saveMean, saveInvStd, v)); }
+    public void SyncBatchNormStatistics(Tensor<double> sums, Tensor<float> x, in BatchNormShape s)
+    { var v = s; Time("sync batch norm statistics", () => inner.SyncBatchNormStatistics(sums, x, v)); }
+    public void SyncBatchNormForward(Tensor<float> y, Tensor<float> saveMean, Tensor<float> saveInvStd, Tensor<float> runningMean, Tensor<float> runningVar,
+        Tensor<float> x, Tensor<float> gamma, Tensor<float> beta, Tensor<double> sums, in BatchNormShape s)
+    { var v = s; Time("sync batch norm forward", () => inner.SyncBatchNormForward(y, saveMean, saveInvStd, runningMean, runningVar, x, gamma, beta, sums, v)); }
+    public void SyncBatchNormBackwardReduce(Tensor<double> sums, Tensor<float> dgamma, Tensor<float> dbeta, Tensor<float> dy, Tensor<float> x,
+        Tensor<float> saveMean, Tensor<float> saveInvStd, in BatchNormShape s)
+    { var v = s; Time("sync batch norm backward reduce", () => inner.SyncBatchNormBackwardReduce(sums, dgamma, dbeta, dy, x, saveMean, saveInvStd, v)); }
+    public void SyncBatchNormBackward(Tensor<float> dx, Tensor<float> dy, Tensor<float> x, Tensor<float> gamma, Tensor<float> saveMean, Tensor<float> saveInvStd,
+        Tensor<double> sums, in BatchNormShape s)
+    { var v = s; Time("sync batch norm backward", () => inner.SyncBatchNormBackward(dx, dy, x, gamma, saveMean, saveInvStd, sums, v)); }
     public void MaxPoolForward(Tensor<float> y, Tensor<float> x, in PoolShape s) { var v = s; Time("max pool", () => inner.MaxPoolForward(y, x, v)); }
     public void MaxPoolBackward(Tensor<float> dx, Tensor<float> dy, Tensor<float> y, Tensor<float> x, in PoolShape s) { var v = s; Time("max pool", () => inner.MaxPoolBackward(dx, dy, y, x, v)); }
     public void GlobalAvgPoolForward(Tensor<float> y, Tensor<float> x, int batch, int channels, int spatial) => Time("global average pool", () => inner.GlobalAvgPoolForward(y, x, batch, channels, spatial));

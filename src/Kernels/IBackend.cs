@@ -62,6 +62,25 @@ public interface IBackend<T> : IDisposable where T : unmanaged, IFloatingPointIe
     void BatchNormBackward(Tensor<T> dx, Tensor<T> dgamma, Tensor<T> dbeta, Tensor<T> dy, Tensor<T> x, Tensor<T> gamma,
         Tensor<T> saveMean, Tensor<T> saveInvStd, in BatchNormShape s);
 
+    // ---- synchronized batch norm (data parallelism) ------------------------------------------
+    // The training forward and the backward split at their reductions, so that a communicator can sum the
+    // per-channel reductions of every rank in between. sums[2·Channels + 1] is double whatever T is:
+    // [Σ per channel, Σ per channel, element count]. One rank alone: Statistics then Forward computes what
+    // BatchNormForwardTraining does, BackwardReduce then Backward what BatchNormBackward does (to rounding).
+    /// <summary>sums = [Σx, Σx², Batch·Spatial] over this rank's x, accumulated in double.</summary>
+    void SyncBatchNormStatistics(Tensor<double> sums, Tensor<T> x, in BatchNormShape s);
+    /// <summary>BatchNormForwardTraining with the batch mean and biased variance taken from <paramref name="sums"/>
+    /// (summed over the ranks); running statistics updated with the unbiased variance of that count.</summary>
+    void SyncBatchNormForward(Tensor<T> y, Tensor<T> saveMean, Tensor<T> saveInvStd, Tensor<T> runningMean, Tensor<T> runningVar,
+        Tensor<T> x, Tensor<T> gamma, Tensor<T> beta, Tensor<double> sums, in BatchNormShape s);
+    /// <summary>sums = [Σdy, Σdy·(x − mean), Batch·Spatial] over this rank; dgamma += Σdy·x̂ and dbeta += Σdy over this rank.</summary>
+    void SyncBatchNormBackwardReduce(Tensor<double> sums, Tensor<T> dgamma, Tensor<T> dbeta, Tensor<T> dy, Tensor<T> x,
+        Tensor<T> saveMean, Tensor<T> saveInvStd, in BatchNormShape s);
+    /// <summary>dx overwritten: the gradient through the batch statistics, with the reductions taken from
+    /// <paramref name="sums"/> (summed over the ranks).</summary>
+    void SyncBatchNormBackward(Tensor<T> dx, Tensor<T> dy, Tensor<T> x, Tensor<T> gamma, Tensor<T> saveMean, Tensor<T> saveInvStd,
+        Tensor<double> sums, in BatchNormShape s);
+
     // ---- pooling -----------------------------------------------------------------------------
     void MaxPoolForward(Tensor<T> y, Tensor<T> x, in PoolShape s);
     /// <summary>Each dy goes to the first maximum of its window (row-major scan order).</summary>
@@ -74,9 +93,12 @@ public interface IBackend<T> : IDisposable where T : unmanaged, IFloatingPointIe
     /// <summary>y = x / max(‖x‖, eps) per row; saves the norms.</summary>
     void L2NormalizeForward(Tensor<T> y, Tensor<T> norms, Tensor<T> x, in RowsShape s);
     void L2NormalizeBackward(Tensor<T> dx, Tensor<T> dy, Tensor<T> y, Tensor<T> norms, in RowsShape s);
-    /// <summary>loss[1] = mean NT-Xent from raw z; saves each row's log-sum-exp (over j ≠ i) and ‖zᵢ‖.</summary>
+    /// <summary>loss[1] = mean NT-Xent from raw z; saves each row's log-sum-exp (over j ≠ i) and ‖zᵢ‖. In rows-subset
+    /// mode (see NtXentShape) only the call's rows: their log-sum-exps and their share of the mean; norms of all rows.</summary>
     void NtXentForward(Tensor<T> loss, Tensor<T> rowLse, Tensor<T> norms, Tensor<T> z, in NtXentShape s);
-    /// <summary>dz = ∂loss/∂z scaled by <paramref name="lossGrad"/>, recomputing similarities.</summary>
+    /// <summary>dz = ∂loss/∂z scaled by <paramref name="lossGrad"/>, recomputing similarities. In rows-subset mode dz
+    /// holds the call's rows only (RowCount × Dim): the full gradient of the whole loss with respect to them,
+    /// which needs rowLse of every row.</summary>
     void NtXentBackward(Tensor<T> dz, Tensor<T> z, Tensor<T> rowLse, Tensor<T> norms, in NtXentShape s, double lossGrad = 1.0);
     /// <summary>s[M,N] = âᵢ·b̂ⱼ for rows a[M,Dim], b[N,Dim] normalized to unit length.</summary>
     void CosineSimilarity(Tensor<T> s, Tensor<T> a, Tensor<T> b, int m, int n, int dim);

@@ -54,14 +54,41 @@ public readonly record struct PoolShape(int Batch, int Channels, int InHeight, i
 public readonly record struct RowsShape(int Rows, int Cols, double Epsilon = 1e-12);
 
 /// <summary>NT-Xent over z[Rows, Dim] with Rows = 2N; row i's positive is row (i + N) mod 2N.
-/// The loss is the mean over all rows of -s(i,pos) + log Σ_{j≠i} exp s(i,j), s = ẑᵢ·ẑⱼ/τ.</summary>
+/// The loss is the mean over all rows of -s(i,pos) + log Σ_{j≠i} exp s(i,j), s = ẑᵢ·ẑⱼ/τ.
+/// Rows-subset mode (data parallelism): z holds the views of every rank, all-gathered rank by rank, so the
+/// rows form blocks of 2·<see cref="PairBlock"/> rows, each block [view 0 of P samples; view 1 of the same P],
+/// and row i's positive is the other view of its sample, i ± P inside its block (one block, P = N, is the
+/// single-process layout). A call computes only rows [<see cref="RowStart"/>, RowStart + <see cref="RowCount"/>)
+/// against all Rows columns: the forward writes their log-sum-exps and their share Σ_own terms / Rows of the
+/// mean loss (so the ranks' shares sum to it), the backward writes their dz only.</summary>
 public readonly record struct NtXentShape(int Rows, int Dim, double Temperature, double Epsilon = 1e-12)
 {
+    /// <summary>The first row this call computes (0 unless in rows-subset mode).</summary>
+    public int RowStart { get; init; }
+
+    /// <summary>How many rows this call computes; 0 (the default) means all Rows.</summary>
+    public int RowCount { get => field == 0 ? Rows : field; init; }
+
+    /// <summary>Positive pairs per block; 0 (the default) means Rows / 2, one block.</summary>
+    public int PairBlock { get => field == 0 ? Rows / 2 : field; init; }
+
+    /// <summary>True when the call computes fewer than all rows.</summary>
+    public bool IsSubset => RowStart != 0 || RowCount != Rows;
+
+    /// <summary>The positive of <paramref name="row"/>: the other view of the same sample in its block.</summary>
+    public int PositiveOf(int row)
+    {
+        int p = PairBlock;
+        return row % (2 * p) < p ? row + p : row - p;
+    }
+
     public void Validate()
     {
         if (Rows < 2 || Rows % 2 != 0) throw new ArgumentException($"NT-Xent needs an even number of rows (2N, N ≥ 1), got {Rows}");
         if (Dim <= 0) throw new ArgumentException($"NT-Xent needs Dim > 0, got {Dim}");
         if (!(Temperature > 0) || double.IsInfinity(Temperature)) throw new ArgumentException($"NT-Xent needs a temperature > 0, got {Temperature}");
+        if (PairBlock <= 0 || Rows % (2 * PairBlock) != 0) throw new ArgumentException($"NT-Xent needs Rows ({Rows}) to be whole blocks of 2·PairBlock ({PairBlock}) rows");
+        if (RowStart < 0 || RowCount <= 0 || (long)RowStart + RowCount > Rows) throw new ArgumentException($"NT-Xent rows [{RowStart}, {(long)RowStart + RowCount}) are not inside the {Rows} rows");
     }
 }
 

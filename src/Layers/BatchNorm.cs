@@ -5,11 +5,19 @@
 // (1) and the host counter "{name}.num_batches_tracked". Training mode saves the batch mean and 1/σ for
 // Backward; inference mode uses the running statistics and has no Backward. Backward never reads the
 // output y, so the layer after a BN may overwrite y in place (the in-place ReLU and the residual join do).
+// Synchronized mode (data parallelism, SynchronizeStatistics): the batch statistics are those of the whole global
+// batch. The forward all-reduces the per-channel Σx, Σx² (and the count) of every rank before normalizing, the
+// backward all-reduces Σdy and Σdy·(x − mean) before computing dx; dγ and dβ get this rank's share only, which the
+// gradient all-reduce then sums. Every rank thus computes the same statistics and running statistics.
 // Accumulation rule: dγ +=, dβ +=, dx =.
 using System.Numerics;
 using SimClr.Kernels;
+using SimClr.Kernels.Distributed;
 
 namespace SimClr.Layers;
+
+/// <summary>Whether batch norm statistics are those of each rank's slice of the batch or of the whole global batch.</summary>
+public enum BatchNormSync { Synchronized, Local }
 
 public abstract class BatchNormBase<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
@@ -23,6 +31,8 @@ public abstract class BatchNormBase<T> : Layer<T> where T : unmanaged, IFloating
     private BatchNormShape _shape;
     private NormMode _lastForward = NormMode.Inference;
     private InputGradient _inputGradient;
+    private ICommunicator? _group;
+    private Tensor<double> _sums;
 
     protected BatchNormBase(ParameterStore<T> store, string name, int channels, double epsilon, double momentum)
         : base(store.Backend, name)
@@ -53,6 +63,22 @@ public abstract class BatchNormBase<T> : Layer<T> where T : unmanaged, IFloating
 
     public override void SetMode(NormMode mode) => Mode = mode;
 
+    /// <summary>The doubles <see cref="SynchronizeStatistics"/> needs: [Σ, Σ per channel, count].</summary>
+    public long SynchronizedSumsLength => 2L * Channels + 1;
+
+    /// <summary>The group whose global batch the training statistics are taken over, or null (this rank's batch).</summary>
+    public ICommunicator? StatisticsGroup => _group;
+
+    /// <summary>From now on, training-mode statistics are those of every rank of <paramref name="group"/> together;
+    /// <paramref name="sums"/> (<see cref="SynchronizedSumsLength"/> doubles on the backend's device) carries the reductions.</summary>
+    public void SynchronizeStatistics(ICommunicator group, Tensor<double> sums)
+    {
+        ArgumentNullException.ThrowIfNull(group);
+        if (sums.Length != SynchronizedSumsLength) throw new ArgumentException($"{Name}: the synchronized sums need {SynchronizedSumsLength} doubles, got {sums.Length}", nameof(sums));
+        _group = group;
+        _sums = sums;
+    }
+
     /// <summary>Checks the input's rank and channel axis and returns the number of elements per channel per sample.</summary>
     protected abstract int SpatialOf(Shape input);
 
@@ -82,7 +108,16 @@ public abstract class BatchNormBase<T> : Layer<T> where T : unmanaged, IFloating
         {
             if ((long)n * _shape.Spatial < 2)
                 throw new ArgumentException($"{Name}: training-mode batch norm needs more than one value per channel, got input {x.Shape}");
-            Backend.BatchNormForwardTraining(y, _mean!.View, _invStd!.View, RunningMean.Value, RunningVar.Value, x, Gamma.Value, Beta.Value, _shape);
+            if (_group is null)
+            {
+                Backend.BatchNormForwardTraining(y, _mean!.View, _invStd!.View, RunningMean.Value, RunningVar.Value, x, Gamma.Value, Beta.Value, _shape);
+            }
+            else
+            {
+                Backend.SyncBatchNormStatistics(_sums, x, _shape);
+                _group.AllReduceSum(_sums);
+                Backend.SyncBatchNormForward(y, _mean!.View, _invStd!.View, RunningMean.Value, RunningVar.Value, x, Gamma.Value, Beta.Value, _sums, _shape);
+            }
             _store.IncrementCounter(_counter);
         }
         else
@@ -99,7 +134,16 @@ public abstract class BatchNormBase<T> : Layer<T> where T : unmanaged, IFloating
             throw new InvalidOperationException($"{Name}: Backward needs a training-mode Forward (inference mode uses fixed running statistics and has no backward here)");
         CheckGradient(dy, _y!.Batch(_shape.Batch), Name);
         var dx = _dx!.Batch(_shape.Batch);
-        Backend.BatchNormBackward(dx, Gamma.Gradient, Beta.Gradient, dy, _x, Gamma.Value, _mean!.View, _invStd!.View, _shape);
+        if (_group is null)
+        {
+            Backend.BatchNormBackward(dx, Gamma.Gradient, Beta.Gradient, dy, _x, Gamma.Value, _mean!.View, _invStd!.View, _shape);
+        }
+        else
+        {
+            Backend.SyncBatchNormBackwardReduce(_sums, Gamma.Gradient, Beta.Gradient, dy, _x, _mean!.View, _invStd!.View, _shape);
+            _group.AllReduceSum(_sums);
+            Backend.SyncBatchNormBackward(dx, dy, _x, Gamma.Value, _mean.View, _invStd.View, _sums, _shape);
+        }
         return _inputGradient == InputGradient.Compute ? dx : default;
     }
 }

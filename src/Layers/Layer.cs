@@ -66,6 +66,12 @@ public abstract class Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <summary>Switches BatchNorm layers (and composites containing them) between batch and running statistics.</summary>
     public virtual void SetMode(NormMode mode) { }
 
+    /// <summary>The layers a composite is made of, in forward order (empty for a leaf).</summary>
+    public virtual IEnumerable<Layer<T>> Children => [];
+
+    /// <summary>This layer and every layer inside it, depth first.</summary>
+    public IEnumerable<Layer<T>> SelfAndDescendants() => Children.SelectMany(c => c.SelfAndDescendants()).Prepend(this);
+
     /// <summary>A leaf's planning step for its input gradient: takes the leaf's tick and, when the gradient is
     /// computed, reserves dx as a gradient slot written at that tick and publishes it as <see cref="InputGradientSlot"/>.</summary>
     protected ArenaSlot<T>? ReserveLeafInputGradient(ActivationArena<T> arena, Shape input, Layout layout, InputGradient inputGradient)

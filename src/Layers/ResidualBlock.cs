@@ -99,6 +99,8 @@ public abstract class ResidualBlock<T> : Layer<T> where T : unmanaged, IFloating
         _main.SetMode(mode);
         _shortcut?.SetMode(mode);
     }
+
+    public override IEnumerable<Layer<T>> Children => _shortcut is null ? [_main] : [_main, _shortcut];
 }
 
 /// <summary>ResNet-18/34 block: 3×3 conv (stride) → BN → ReLU → 3×3 conv → BN, plus the shortcut, then ReLU.</summary>

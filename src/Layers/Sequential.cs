@@ -55,4 +55,6 @@ public class Sequential<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754
     {
         foreach (var layer in _layers) layer.SetMode(mode);
     }
+
+    public override IEnumerable<Layer<T>> Children => _layers;
 }

@@ -4,8 +4,13 @@
 // then an optimizer over Parameters. EncodeFeatures runs the encoder alone in inference mode for evaluation.
 // Accumulation rule: Backward ADDS into the parameter gradients (zero them once per step) and overwrites
 // every activation gradient, including the input gradient when it is requested.
+// Data parallelism: Distribute(group, sync) makes the loss global (NtXentLoss's distributed mode) and, with
+// BatchNormSync.Synchronized, every BN layer of the encoder and the head synchronized; its buffers (the gathered z,
+// log-sum-exps and norms, and the BN sums) are allocated once there and owned by the model. The model is then
+// built for this rank's pairs (BatchSize = B / ranks); after Backward the caller all-reduces the gradients.
 using System.Numerics;
 using SimClr.Kernels;
+using SimClr.Kernels.Distributed;
 
 namespace SimClr.Layers;
 
@@ -46,6 +51,8 @@ public sealed class SimClrModel<T> : IDisposable where T : unmanaged, IFloatingP
 {
     private readonly ActivationArena<T> _arena;
     private Tensor<T> _inputGradient;
+    private Storage<T>? _gathered;
+    private Storage<double>? _batchNormSums;
     private int _disposed;
 
     public SimClrModel(IBackend<T> backend, SimClrModelConfig config)
@@ -87,6 +94,43 @@ public sealed class SimClrModel<T> : IDisposable where T : unmanaged, IFloatingP
     public ResNet<T> Encoder { get; }
     public ProjectionHead<T> Head { get; }
     public NtXentLoss<T> Loss { get; }
+
+    /// <summary>The group the model trains over (null until <see cref="Distribute"/>).</summary>
+    public ICommunicator? Group { get; private set; }
+
+    /// <summary>How the batch norm statistics are taken while distributed.</summary>
+    public BatchNormSync BatchNormSync { get; private set; } = BatchNormSync.Local;
+
+    /// <summary>Every batch norm layer of the encoder and the head, in forward order.</summary>
+    public IEnumerable<BatchNormBase<T>> BatchNorms =>
+        Encoder.SelfAndDescendants().Concat(Head.SelfAndDescendants()).OfType<BatchNormBase<T>>();
+
+    /// <summary>Trains over the global batch of <paramref name="group"/>'s ranks from now on (call once, before the
+    /// first Forward; every rank's model has the same config). The loss becomes the global NT-Xent; with
+    /// <see cref="BatchNormSync.Synchronized"/> every BN layer takes its statistics over the global batch.</summary>
+    public void Distribute(ICommunicator group, BatchNormSync sync)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        ArgumentNullException.ThrowIfNull(group);
+        if (Group is not null) throw new InvalidOperationException("the model is already distributed");
+        var (zLength, rowLength) = Loss.GatheredLengths(group.Size);
+        _gathered = Backend.Allocate<T>(zLength + 2 * rowLength);
+        Loss.Distribute(group, new Tensor<T>(_gathered, 0, new Shape(checked((int)zLength))),
+            new Tensor<T>(_gathered, zLength, new Shape(checked((int)rowLength))), new Tensor<T>(_gathered, zLength + rowLength, new Shape(checked((int)rowLength))));
+        if (sync == BatchNormSync.Synchronized)
+        {
+            var layers = BatchNorms.ToList();
+            _batchNormSums = Backend.Allocate<double>(Math.Max(1, layers.Sum(l => l.SynchronizedSumsLength)));
+            long offset = 0;
+            foreach (var bn in layers)
+            {
+                bn.SynchronizeStatistics(group, new Tensor<double>(_batchNormSums, offset, new Shape(checked((int)bn.SynchronizedSumsLength))));
+                offset += bn.SynchronizedSumsLength;
+            }
+        }
+        Group = group;
+        BatchNormSync = sync;
+    }
 
     /// <summary>[2B, C, H, W]: the planned input; Forward also accepts fewer (even) rows.</summary>
     public Shape InputShape { get; }
@@ -159,6 +203,8 @@ public sealed class SimClrModel<T> : IDisposable where T : unmanaged, IFloatingP
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         _arena.Dispose();
+        _gathered?.Dispose();
+        _batchNormSums?.Dispose();
         Parameters.Dispose();
     }
 }

@@ -46,6 +46,14 @@ internal sealed class CountingBackend(IBackend<double> inner) : IBackend<double>
     public void BatchNormBackward(Tensor<double> dx, Tensor<double> dgamma, Tensor<double> dbeta, Tensor<double> dy, Tensor<double> x, Tensor<double> gamma,
         Tensor<double> saveMean, Tensor<double> saveInvStd, in BatchNormShape s) =>
         Op().BatchNormBackward(dx, dgamma, dbeta, dy, x, gamma, saveMean, saveInvStd, s);
+    public void SyncBatchNormStatistics(Tensor<double> sums, Tensor<double> x, in BatchNormShape s) => Op().SyncBatchNormStatistics(sums, x, s);
+    public void SyncBatchNormForward(Tensor<double> y, Tensor<double> saveMean, Tensor<double> saveInvStd, Tensor<double> runningMean, Tensor<double> runningVar,
+        Tensor<double> x, Tensor<double> gamma, Tensor<double> beta, Tensor<double> sums, in BatchNormShape s) =>
+        Op().SyncBatchNormForward(y, saveMean, saveInvStd, runningMean, runningVar, x, gamma, beta, sums, s);
+    public void SyncBatchNormBackwardReduce(Tensor<double> sums, Tensor<double> dgamma, Tensor<double> dbeta, Tensor<double> dy, Tensor<double> x,
+        Tensor<double> saveMean, Tensor<double> saveInvStd, in BatchNormShape s) => Op().SyncBatchNormBackwardReduce(sums, dgamma, dbeta, dy, x, saveMean, saveInvStd, s);
+    public void SyncBatchNormBackward(Tensor<double> dx, Tensor<double> dy, Tensor<double> x, Tensor<double> gamma, Tensor<double> saveMean, Tensor<double> saveInvStd,
+        Tensor<double> sums, in BatchNormShape s) => Op().SyncBatchNormBackward(dx, dy, x, gamma, saveMean, saveInvStd, sums, s);
     public void MaxPoolForward(Tensor<double> y, Tensor<double> x, in PoolShape s) => Op().MaxPoolForward(y, x, s);
     public void MaxPoolBackward(Tensor<double> dx, Tensor<double> dy, Tensor<double> y, Tensor<double> x, in PoolShape s) => Op().MaxPoolBackward(dx, dy, y, x, s);
     public void GlobalAvgPoolForward(Tensor<double> y, Tensor<double> x, int batch, int channels, int spatial) => Op().GlobalAvgPoolForward(y, x, batch, channels, spatial);

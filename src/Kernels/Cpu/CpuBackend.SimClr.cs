@@ -6,7 +6,8 @@
 // NT-Xent over z[2N, D] with τ: ẑᵢ = zᵢ / max(‖zᵢ‖, eps), s_ij = ẑᵢ·ẑⱼ/τ, lseᵢ = log Σ_{j≠i} exp s_ij,
 // loss = (1/2N) Σᵢ (lseᵢ − s_{i,p(i)}) with p(i) = (i + N) mod 2N. With P_ij = exp(s_ij − lseᵢ) (0 on the
 // diagonal) and G_ij = (P_ij − [j = p(i)])/2N, ∂loss/∂ẑᵢ = (1/τ) Σⱼ (G_ij + G_ji) ẑⱼ, which the backward
-// then maps through the normalization exactly like L2NormalizeBackward.
+// then maps through the normalization exactly like L2NormalizeBackward. In rows-subset mode (NtXentShape) the
+// same formulas run for the call's own rows only, against all columns, with p(i) the other view in i's block.
 using TP = System.Numerics.Tensors.TensorPrimitives;
 
 namespace SimClr.Kernels.Cpu;
@@ -66,27 +67,28 @@ public sealed partial class CpuBackend<T>
         var lse = Need(rowLse, s.Rows, nameof(rowLse), op);
         var ns = Need(norms, s.Rows, nameof(norms), op);
         var zs = Need(z, (long)s.Rows * s.Dim, nameof(z), op);
-        int rows = s.Rows;
+        int rows = s.Rows, first = s.RowStart, count = s.RowCount;
         var zhat = Pool.Rent(rows * s.Dim);
-        var lseWide = Pool.Rent(rows);
-        var rowLoss = Pool.Rent(rows);
+        var lseWide = Pool.Rent(count);
+        var rowLoss = Pool.Rent(count);
         try
         {
             NormalizeRows(zs, rows, s.Dim, s.Epsilon, zhat, ns);
             var shape = s;
-            Parallel.For(0, rows, () => Pool.Rent(rows), (i, _, sim) =>
+            Parallel.For(0, count, () => Pool.Rent(rows), (local, _, sim) =>
             {
+                int i = first + local;
                 SimilarityRow(sim, zhat, i, shape);
                 double max = double.NegativeInfinity;
                 for (int j = 0; j < rows; j++) if (j != i) max = Math.Max(max, sim[j]);
                 double sum = 0;
                 for (int j = 0; j < rows; j++) if (j != i) sum += Math.Exp(sim[j] - max);
-                lseWide[i] = max + Math.Log(sum);
-                rowLoss[i] = lseWide[i] - sim[PositiveRow(i, rows)];
+                lseWide[local] = max + Math.Log(sum);
+                rowLoss[local] = lseWide[local] - sim[shape.PositiveOf(i)];
                 return sim;
             }, sim => Pool.Return(sim));
             double total = 0;
-            for (int i = 0; i < rows; i++) { total += rowLoss[i]; lse[i] = Cast(lseWide[i]); }
+            for (int local = 0; local < count; local++) { total += rowLoss[local]; lse[first + local] = Cast(lseWide[local]); }
             lossSpan[0] = Cast(total / rows);
         }
         finally
@@ -99,11 +101,11 @@ public sealed partial class CpuBackend<T>
     {
         const string op = nameof(NtXentBackward);
         CheckNtXent(s, op);
-        Need(dz, (long)s.Rows * s.Dim, nameof(dz), op);
+        Need(dz, (long)s.RowCount * s.Dim, nameof(dz), op);
         var zs = Need(z, (long)s.Rows * s.Dim, nameof(z), op);
         var lse = Need(rowLse, s.Rows, nameof(rowLse), op);
         var ns = Need(norms, s.Rows, nameof(norms), op);
-        int rows = s.Rows, dim = s.Dim;
+        int rows = s.Rows, dim = s.Dim, first = s.RowStart;
         double eps = s.Epsilon, scale = lossGrad / s.Temperature;
         var zhat = Pool.Rent(rows * dim);
         var normWide = Pool.Rent(rows);
@@ -120,13 +122,15 @@ public sealed partial class CpuBackend<T>
             var shape = s;
             // ∂loss/∂s_ij and ∂loss/∂s_ji both reach ẑᵢ through the symmetric s_ij: with P from the saved
             // log-sum-exps, the weight of ẑⱼ in ∂loss/∂ẑᵢ is (P_ij + P_ji − 2[j = p(i)]) / (2N·τ), as p is an involution.
-            Parallel.For(0, rows, () => (Sim: Pool.Rent(rows), Grad: Pool.Rent(dim)), (i, _, scratch) =>
+            // P_ji needs row j's log-sum-exp, which in rows-subset mode another rank computed: rowLse holds all rows.
+            Parallel.For(0, s.RowCount, () => (Sim: Pool.Rent(rows), Grad: Pool.Rent(dim)), (local, _, scratch) =>
             {
+                int i = first + local;
                 var (sim, dzhat) = scratch;
                 SimilarityRow(sim, zhat, i, shape);
                 var g = dzhat.AsSpan(0, dim);
                 g.Clear();
-                int pos = PositiveRow(i, rows);
+                int pos = shape.PositiveOf(i);
                 for (int j = 0; j < rows; j++)
                 {
                     if (j == i) continue;
@@ -134,7 +138,7 @@ public sealed partial class CpuBackend<T>
                     TP.MultiplyAdd(zhat.AsSpan(j * dim, dim), w, g, g);
                 }
                 var zi = zhat.AsSpan(i * dim, dim);
-                var dzi = dz.Span.Slice(i * dim, dim);
+                var dzi = dz.Span.Slice(local * dim, dim);
                 if (normWide[i] > eps)
                 {
                     double dot = TP.Dot<double>(zi, g);
@@ -217,8 +221,6 @@ public sealed partial class CpuBackend<T>
         for (int c = 0; c < s.Classes; c++)
             ds[r * s.Classes + c] = Cast(k * (Wide(ps[r * s.Classes + c]) - (c == ys[r] ? 1.0 : 0.0)));
     }
-
-    private static int PositiveRow(int row, int rows) => (row + rows / 2) % rows;
 
     private static double Norm(ReadOnlySpan<T> row)
     {

@@ -67,7 +67,10 @@ public sealed partial class CudaBackend
         long floats = MaxPartialBlocks;
         // The split count falls as 2N grows, so a smaller 2N can need more: take the largest need up to ntXentRows.
         for (int tiles = 1; tiles <= KernelGrids.Tiles(ntXentRows); tiles++)
-            floats = Math.Max(floats, NtXentScratchFloats(Math.Min(tiles * KernelGrids.SimilarityTile, ntXentRows)));
+        {
+            int rows = Math.Min(tiles * KernelGrids.SimilarityTile, ntXentRows);
+            floats = Math.Max(floats, NtXentScratchFloats(rows, rows));
+        }
         if (optimizerSegments > 0)
         {
             // Chunks per segment fall as segments are added; again take the largest need.
@@ -78,7 +81,8 @@ public sealed partial class CudaBackend
         Scratch(floats);
     }
 
-    private long NtXentScratchFloats(int rows) => MaxPartialBlocks + 2L * KernelGrids.NtXentSplits(rows, MultiprocessorCount).Splits * rows;
+    /// <summary>Per-block loss terms, then a (max, Σexp) state per split for each of the call's rows.</summary>
+    private long NtXentScratchFloats(int rowCount, int rows) => MaxPartialBlocks + 2L * KernelGrids.NtXentSplits(rowCount, rows, MultiprocessorCount).Splits * rowCount;
 
     /// <summary>LARS partials are doubles: 2 per (segment, chunk), i.e. 4 floats.</summary>
     private long LarsScratchFloats(int segments) => 4L * segments * KernelGrids.OptimizerChunks(segments, MultiprocessorCount);
@@ -286,23 +290,23 @@ public sealed partial class CudaBackend
     {
         const string op = nameof(NtXentForward);
         CheckNtXent(s, op);
-        int rows = s.Rows, dim = s.Dim;
+        int rows = s.Rows, dim = s.Dim, rowStart = s.RowStart, rowCount = s.RowCount, pairs = s.PairBlock;
         nint pLoss = Arg(loss, 1, nameof(loss), op), pLse = Arg(rowLse, rows, nameof(rowLse), op);
         nint pNorms = Arg(norms, rows, nameof(norms), op), pz = Arg(z, (long)rows * dim, nameof(z), op);
         float invTau = (float)(1.0 / s.Temperature), eps = (float)s.Epsilon;
-        var (splits, tilesPerSplit) = KernelGrids.NtXentSplits(rows, MultiprocessorCount);
-        int rowTiles = KernelGrids.Tiles(rows);
-        int partialBlocks = KernelGrids.PartialBlocks(rows);
+        var (splits, tilesPerSplit) = KernelGrids.NtXentSplits(rowCount, rows, MultiprocessorCount);
+        int rowTiles = KernelGrids.Tiles(rowCount);
+        int partialBlocks = KernelGrids.PartialBlocks(rowCount);
         float meanScale = 1f / rows;
 
-        nint terms = Scratch(NtXentScratchFloats(rows));
+        nint terms = Scratch(NtXentScratchFloats(rowCount, rows));
         nint state = terms + MaxPartialBlocks * sizeof(float);
 
         void** normArgs = stackalloc void*[] { &pNorms, &pz, &rows, &dim };
         Launch(Kernel(ref _k.NtxNorms, "ntxent", "ntxent_row_norms"), RowBlocks(rows), KernelBlock, 0, normArgs);
-        void** tileArgs = stackalloc void*[] { &state, &pz, &pNorms, &rows, &dim, &invTau, &eps, &tilesPerSplit };
+        void** tileArgs = stackalloc void*[] { &state, &pz, &pNorms, &rows, &dim, &invTau, &eps, &tilesPerSplit, &rowStart, &rowCount };
         Launch(Kernel(ref _k.NtxFwdTiles, "ntxent", "ntxent_fwd_tiles"), new Dim3((uint)rowTiles, (uint)splits), KernelBlock, 0, tileArgs);
-        void** rowArgs = stackalloc void*[] { &pLse, &terms, &state, &pz, &pNorms, &rows, &dim, &invTau, &eps, &splits };
+        void** rowArgs = stackalloc void*[] { &pLse, &terms, &state, &pz, &pNorms, &dim, &invTau, &eps, &splits, &rowStart, &rowCount, &pairs };
         Launch(Kernel(ref _k.NtxFwdRows, "ntxent", "ntxent_fwd_rows"), new Dim3((uint)partialBlocks), KernelBlock, 0, rowArgs);
         void** lossArgs = stackalloc void*[] { &pLoss, &terms, &partialBlocks, &meanScale };
         Launch(Kernel(ref _k.NtxLoss, "ntxent", "ntxent_loss_reduce"), 1, KernelBlock, 0, lossArgs);
@@ -313,19 +317,19 @@ public sealed partial class CudaBackend
         const string op = nameof(NtXentBackward);
         CheckNtXent(s, op);
         if (!double.IsFinite(lossGrad)) throw new ArgumentException($"{op}: lossGrad must be finite, got {lossGrad}", nameof(lossGrad));
-        int rows = s.Rows, dim = s.Dim;
-        nint pdz = Arg(dz, (long)rows * dim, nameof(dz), op), pz = Arg(z, (long)rows * dim, nameof(z), op);
+        int rows = s.Rows, dim = s.Dim, rowStart = s.RowStart, rowCount = s.RowCount, pairs = s.PairBlock;
+        nint pdz = Arg(dz, (long)rowCount * dim, nameof(dz), op), pz = Arg(z, (long)rows * dim, nameof(z), op);
         nint pLse = Arg(rowLse, rows, nameof(rowLse), op), pNorms = Arg(norms, rows, nameof(norms), op);
         float invTau = (float)(1.0 / s.Temperature), eps = (float)s.Epsilon;
         float coef = (float)(lossGrad / (rows * s.Temperature));
-        int rowTiles = KernelGrids.Tiles(rows);
+        int rowTiles = KernelGrids.Tiles(rowCount);
         int slices = (dim + KernelGrids.NtXentDSlice - 1) / KernelGrids.NtXentDSlice;
         if (slices > MaxGridY) throw new ArgumentException($"{op}: Dim {dim} exceeds the kernel's grid", nameof(s));
 
-        void** tileArgs = stackalloc void*[] { &pdz, &pz, &pLse, &pNorms, &rows, &dim, &invTau, &eps, &coef };
+        void** tileArgs = stackalloc void*[] { &pdz, &pz, &pLse, &pNorms, &rows, &dim, &invTau, &eps, &coef, &rowStart, &rowCount };
         Launch(Kernel(ref _k.NtxBwdTiles, "ntxent", "ntxent_bwd_tiles"), new Dim3((uint)rowTiles, (uint)slices), KernelBlock, 0, tileArgs);
-        void** rowArgs = stackalloc void*[] { &pdz, &pz, &pNorms, &rows, &dim, &eps, &coef };
-        Launch(Kernel(ref _k.NtxBwdRows, "ntxent", "ntxent_bwd_rows"), RowBlocks(rows), KernelBlock, 0, rowArgs);
+        void** rowArgs = stackalloc void*[] { &pdz, &pz, &pNorms, &dim, &eps, &coef, &rowStart, &rowCount, &pairs };
+        Launch(Kernel(ref _k.NtxBwdRows, "ntxent", "ntxent_bwd_rows"), RowBlocks(rowCount), KernelBlock, 0, rowArgs);
     }
 
     public unsafe void CosineSimilarity(Tensor<float> s, Tensor<float> a, Tensor<float> b, int m, int n, int dim)

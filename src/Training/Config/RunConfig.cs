@@ -78,6 +78,9 @@ public sealed record RunConfig
     public double WeightDecay { get; init; } = 1e-6;
     public double Momentum { get; init; } = 0.9;
     public double TrustCoefficient { get; init; } = 1e-3;
+    /// <summary>Batch norm statistics over the global batch of every rank (on; what auto means with more than one rank)
+    /// or each rank's slice (off; what auto means for one process).</summary>
+    public SyncBnMode SyncBn { get; init; } = SyncBnMode.Auto;
 
     // augmentation
     public AugmentPreset Augment { get; init; } = AugmentPreset.Auto;
@@ -106,6 +109,8 @@ public sealed record RunConfig
     /// <summary>Pause after this many epochs (0 = run to the end): a checkpoint is written and --resume continues
     /// the same schedule, so a long run can be split into sessions.</summary>
     public int StopAfter { get; init; }
+    /// <summary>The ranks (processes, one per device) the run trains on; set from the launcher (mpirun, srun), not an option.</summary>
+    public int Ranks { get; init; } = 1;
 
     /// <summary>The defaults of the built-in shapes dataset (what runs with no arguments): a ResNet-18 with the CIFAR
     /// stem at width 1/8, batch 64, a one-epoch warmup and a high LARS rate (√B scaling, peak 4.8), so pretraining
@@ -315,6 +320,10 @@ public sealed record RunConfig
         }
     }
 }
+
+/// <summary>--sync-bn. On with one process runs the synchronized code path over a group of one: the arithmetic of a
+/// multi-rank job, for comparing runs across world sizes.</summary>
+public enum SyncBnMode { Auto, On, Off }
 
 /// <summary>What evaluation a pretraining run ends with.</summary>
 public enum EvalMode { Full, None }

@@ -8,6 +8,9 @@
 // the checkpoint holds parameters, BN statistics, counters and momentum, so a resumed run continues exactly.
 // A Ctrl-C checkpoint also holds the interrupted epoch's loss readings so far (sum and count), so the epoch's
 // loss record after a resume averages all of its steps, not only the resumed ones.
+// Data parallelism (DataParallel): each rank takes its slice of the step's B indices and builds its views, one
+// all-reduce sums the gradients before LARS, a stop asked on any rank stops all, and only rank 0 writes (on the
+// other ranks run and metrics are null).
 using System.Diagnostics;
 using SimClr.Kernels;
 using SimClr.Layers;
@@ -15,6 +18,7 @@ using SimClr.Training.Checkpoints;
 using SimClr.Training.Cli;
 using SimClr.Training.Config;
 using SimClr.Training.Data;
+using SimClr.Training.Distributed;
 using SimClr.Training.Evaluation;
 using SimClr.Training.Optim;
 using SimClr.Training.Runs;
@@ -32,29 +36,30 @@ public sealed class TrainingHooks
     public Action<long, ParameterStore<float>>? AfterStep { get; init; }
 }
 
-public sealed class Pretrainer(IBackend<float> backend, RunConfig config, DatasetSplits data, RunDirectory run, MetricsLog metrics)
+public sealed class Pretrainer(IBackend<float> backend, RunConfig config, DatasetSplits data, RunDirectory? run, MetricsLog? metrics)
 {
     public PretrainResult Run(SimClrModel<float> model, Storage<float> momentum, TrainingPosition start, double bestMetric,
-        IProgressSink progress, CancellationToken cancel, TrainingHooks? hooks = null, EpochLoss resumedEpochLoss = default)
+        IProgressSink progress, CancellationToken cancel, TrainingHooks? hooks = null, EpochLoss resumedEpochLoss = default, DataParallel? parallel = null)
     {
+        parallel ??= DataParallel.Single;
         var train = data.Train;
-        int b = config.BatchSize;
+        int b = config.BatchSize, pairs = b / parallel.Size;
         int stepsPerEpoch = EpochOrder.StepsPerEpoch(train.Count, b);
         var schedule = new LearningRateSchedule(config.PeakLearningRate(), config.WarmupEpochs, config.Epochs, stepsPerEpoch);
         if (schedule.WarmupClipped && start.Step == 0)
             progress.Message($"note: --warmup-epochs {config.WarmupEpochs} covers the whole {config.Epochs}-epoch run; warming up over the first {schedule.WarmupSteps} of {schedule.TotalSteps} steps instead");
         var spec = config.AugmentSpec();
         var store = model.Parameters;
-        var checkpoints = new CheckpointStore(run.CheckpointDir, config.KeepLast);
+        var checkpoints = parallel.IsWriter ? new CheckpointStore(run!.CheckpointDir, config.KeepLast) : null;
         bool readEveryStep = backend.Info.Device == DeviceKind.Cpu;
 
         using var images = ResidentImages.Upload(backend, train);
-        using var indices = backend.Allocate<int>(b);
-        using var views = backend.Allocate<float>(2L * b * 3 * spec.OutHeight * spec.OutWidth);
+        using var indices = backend.Allocate<int>(pairs);
+        using var views = backend.Allocate<float>(2L * pairs * 3 * spec.OutHeight * spec.OutWidth);
         using var normScratch = backend.Allocate<float>(2L * store.SegmentCount);
-        var viewBatch = views.AsTensor(new Shape(2 * b, 3, spec.OutHeight, spec.OutWidth), Layout.NCHW);
+        var viewBatch = views.AsTensor(new Shape(2 * pairs, 3, spec.OutHeight, spec.OutWidth), Layout.NCHW);
         var lossHost = new float[1];
-        var hostIndices = new int[b];
+        var hostIndices = new int[pairs];
 
         long step = start.Step;
         double? lastKnn = null;
@@ -72,20 +77,21 @@ public sealed class Pretrainer(IBackend<float> backend, RunConfig config, Datase
             var epochClock = Stopwatch.StartNew();
             for (int s = firstStep; s < stepsPerEpoch; s++)
             {
-                if (cancel.IsCancellationRequested)
+                if (parallel.AgreeToStop(cancel.IsCancellationRequested))
                 {
                     var at = new TrainingPosition(epoch, step, s);
-                    lastCheckpoint = checkpoints.Save(Info(at, lastLoss, bestMetric, epochLoss), w => ModelState.Save(w, store, momentum), isBest: false);
+                    lastCheckpoint = checkpoints?.Save(Info(at, lastLoss, bestMetric, epochLoss), w => ModelState.Save(w, store, momentum), isBest: false);
                     progress.Message($"interrupted at {at}; checkpoint {lastCheckpoint}");
                     return new PretrainResult(PretrainStatus.Interrupted, at, lastCheckpoint, Rate(imagesSeen, clock), lastKnn, null);
                 }
-                EpochOrder.Batch(order, s, b).CopyTo(hostIndices);
+                parallel.Slice(EpochOrder.Batch(order, s, b)).CopyTo(hostIndices);
                 backend.Upload(indices.AsTensor(), hostIndices);
-                backend.AugmentViews(viewBatch.Rows(0, b), images.Images, indices.AsTensor(), images.Shape, spec, new AugmentKey(config.Seed, epoch, 0));
-                backend.AugmentViews(viewBatch.Rows(b, b), images.Images, indices.AsTensor(), images.Shape, spec, new AugmentKey(config.Seed, epoch, 1));
+                backend.AugmentViews(viewBatch.Rows(0, pairs), images.Images, indices.AsTensor(), images.Shape, spec, new AugmentKey(config.Seed, epoch, 0));
+                backend.AugmentViews(viewBatch.Rows(pairs, pairs), images.Images, indices.AsTensor(), images.Shape, spec, new AugmentKey(config.Seed, epoch, 1));
                 store.ZeroGradients();
                 var loss = model.Forward(viewBatch);
                 model.Backward();
+                parallel.AllReduceGradients(store);
                 double lr = schedule.At(step);
                 backend.LarsUpdate(store.Parameters, momentum.AsTensor(), store.Gradients, store.Segments, normScratch.AsTensor(),
                     new LarsHyper(lr, config.Momentum, config.WeightDecay, config.TrustCoefficient));
@@ -95,19 +101,19 @@ public sealed class Pretrainer(IBackend<float> backend, RunConfig config, Datase
                 double? stepLoss = null;
                 if (read)
                 {
-                    backend.Download<float>(lossHost, loss);
+                    parallel.WaitForDevice(() => backend.Download<float>(lossHost, loss));
                     stepLoss = lossHost[0];
                     if (!double.IsFinite(stepLoss.Value))
                     {
                         string when = readEveryStep || config.LossEvery == 1 ? $"at step {step}" : $"at step {step} (read every {config.LossEvery} steps; it became non-finite after step {step - config.LossEvery})";
-                        string kept = checkpoints.Latest() is { } p ? $"the last good checkpoint is {p}" : "no checkpoint had been written yet";
+                        string kept = checkpoints?.Latest() is { } p ? $"the last good checkpoint is {p}" : "no checkpoint had been written yet";
                         string problem = $"the loss is {stepLoss.Value} {when}, epoch {epoch + 1}; the run stopped and {kept}";
-                        metrics.Append(new MetricRecord("diverged", step, epoch, new Dictionary<string, double> { ["loss"] = stepLoss.Value, ["lr"] = lr }));
-                        return new PretrainResult(PretrainStatus.Diverged, new TrainingPosition(epoch, step, s + 1), checkpoints.Latest(), Rate(imagesSeen, clock), lastKnn, problem);
+                        metrics?.Append(new MetricRecord("diverged", step, epoch, new Dictionary<string, double> { ["loss"] = stepLoss.Value, ["lr"] = lr }));
+                        return new PretrainResult(PretrainStatus.Diverged, new TrainingPosition(epoch, step, s + 1), checkpoints?.Latest(), Rate(imagesSeen, clock), lastKnn, problem);
                     }
                     lastLoss = stepLoss.Value;
                     epochLoss = epochLoss.Add(lastLoss);
-                    metrics.Append(new MetricRecord("step", step, epoch, new Dictionary<string, double> { ["loss"] = lastLoss, ["lr"] = lr }));
+                    metrics?.Append(new MetricRecord("step", step, epoch, new Dictionary<string, double> { ["loss"] = lastLoss, ["lr"] = lr }));
                 }
                 hooks?.AfterStep?.Invoke(step, store);
                 progress.Update(step, epoch, Rate(imagesSeen, clock), stepLoss, lr);
@@ -116,13 +122,13 @@ public sealed class Pretrainer(IBackend<float> backend, RunConfig config, Datase
             int done = epoch + 1;
             double epochRate = (stepsPerEpoch - firstStep) * (double)b / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9);
             var epochValues = new Dictionary<string, double> { ["loss"] = epochLoss.Mean, ["images_per_second"] = epochRate, ["seconds"] = epochClock.Elapsed.TotalSeconds };
-            metrics.Append(new MetricRecord("epoch", step, done, epochValues));
+            metrics?.Append(new MetricRecord("epoch", step, done, epochValues));
             bool isBest = false;
             if (config.Eval != EvalMode.None && (done == config.Epochs || (config.KnnEvery > 0 && done % config.KnnEvery == 0)))
             {
                 var knn = KnnMonitor(model);
                 lastKnn = knn.Top1;
-                metrics.Append(new MetricRecord("knn", step, done, new Dictionary<string, double> { ["knn_top1"] = knn.Top1, ["knn_top5"] = knn.Top5 }));
+                metrics?.Append(new MetricRecord("knn", step, done, new Dictionary<string, double> { ["knn_top1"] = knn.Top1, ["knn_top5"] = knn.Top5 }));
                 isBest = !(knn.Top1 <= bestMetric);
                 if (isBest) bestMetric = knn.Top1;
                 progress.Message($"epoch {done}/{config.Epochs}: loss {epochValues["loss"]:F4}, kNN top-1 {knn.Top1:P1}, {epochRate:F0} img/s");
@@ -132,8 +138,9 @@ public sealed class Pretrainer(IBackend<float> backend, RunConfig config, Datase
                 progress.Message($"epoch {done}/{config.Epochs}: loss {epochValues["loss"]:F4}, {epochRate:F0} img/s");
             }
             var position = new TrainingPosition(done, step, 0);
-            lastCheckpoint = checkpoints.Save(Info(position, lastLoss, bestMetric, default), w => ModelState.Save(w, store, momentum), isBest);
-            Plots.Write(run.Root, metrics.Records);
+            lastCheckpoint = checkpoints?.Save(Info(position, lastLoss, bestMetric, default), w => ModelState.Save(w, store, momentum), isBest);
+            parallel.Checkpointed(step);
+            if (run is not null && metrics is not null) Plots.Write(run.Root, metrics.Records);
             if (done == stopAt && done < config.Epochs)
             {
                 progress.Message($"paused after epoch {done} (--stop-after); continue with --resume {lastCheckpoint}");

@@ -10,7 +10,7 @@ namespace SimClr.Tests.Cuda.Kernels;
 
 public class HostEmulationTests
 {
-    public static TheoryData<string> Drivers() => ["ntxent_emu", "cosine_lars_emu", "elementwise_emu", "pool_emu"];
+    public static TheoryData<string> Drivers() => ["ntxent_emu", "cosine_lars_emu", "elementwise_emu", "pool_emu", "syncbn_emu"];
 
     [Theory]
     [MemberData(nameof(Drivers))]

@@ -12,7 +12,7 @@ namespace SimClr.Tests.Cuda.Kernels;
 [Trait(CudaTestSupport.Requires, CudaTestSupport.NvrtcOnly)]
 public partial class KernelEntryPointTests
 {
-    /// <summary>The entry points CudaBackend.Kernels.cs launches, per module.</summary>
+    /// <summary>The entry points CudaBackend.Kernels.cs and CudaBackend.SyncBatchNorm.cs launch, per module.</summary>
     private static readonly Dictionary<string, string[]> Expected = new()
     {
         ["elementwise"] = ["fill_f32", "copy_f32", "scale_f32", "axpy_f32", "add_f32", "relu_fwd", "relu_bwd", "global_avg_pool_fwd",
@@ -21,6 +21,7 @@ public partial class KernelEntryPointTests
         ["cosine"] = ["cosine_similarity"],
         ["lars"] = ["lars_norms", "lars_update", "sgd_update"],
         ["pool"] = ["maxpool_fwd", "maxpool_bwd"],
+        ["syncbn"] = ["syncbn_stats", "syncbn_fwd", "syncbn_bwd_reduce", "syncbn_bwd"],
     };
 
     public static TheoryData<string, string> Cases()

@@ -31,7 +31,7 @@ public partial class KernelGridTests
         Assert.Equal(KernelGrids.SimilarityTile, Define(common, "ROWTILE"));
         Assert.Equal(KernelGrids.Block, Define(common, "ROWTILE_THREADS"));
         Assert.Equal(KernelGrids.NtXentDSlice, Define(ntxent, "NTX_DSLICE"));
-        foreach (var module in new[] { "elementwise", "ntxent", "cosine", "lars" })
+        foreach (var module in new[] { "elementwise", "ntxent", "cosine", "lars", "syncbn" })
         {
             var source = KernelSources.Source(module);
             foreach (Match m in Regex.Matches(source, @"__launch_bounds__\((\w+)"))
@@ -46,15 +46,33 @@ public partial class KernelGridTests
     [Fact]
     public void NtXentSplitsCoverEveryColumnTileWithoutEmptySplits()
     {
+        // The full op (every row) and the rows-subset mode of data parallelism (one rank's 2N/W rows of 2N).
         foreach (int sms in SmCounts)
             for (int rows = 2; rows <= 40_000; rows += rows < 300 ? 2 : 997)
-            {
-                int tiles = KernelGrids.Tiles(rows);
-                var (splits, perSplit) = KernelGrids.NtXentSplits(rows, sms);
-                Assert.InRange(splits, 1, Math.Min(tiles, KernelGrids.MaxNtXentSplits));
-                Assert.True(splits * perSplit >= tiles, $"2N={rows}, {sms} SMs: {splits}×{perSplit} tiles miss some of {tiles}");
-                Assert.True((splits - 1) * perSplit < tiles, $"2N={rows}, {sms} SMs: split {splits - 1} would be empty");
-            }
+                foreach (int ranks in new[] { 1, 2, 8 })
+                {
+                    if (rows % (2 * ranks) != 0) continue;
+                    int rowCount = rows / ranks, tiles = KernelGrids.Tiles(rows);
+                    var (splits, perSplit) = KernelGrids.NtXentSplits(rowCount, rows, sms);
+                    Assert.InRange(splits, 1, Math.Min(tiles, KernelGrids.MaxNtXentSplits));
+                    Assert.True(splits * perSplit >= tiles, $"2N={rows} over {ranks} ranks, {sms} SMs: {splits}×{perSplit} tiles miss some of {tiles}");
+                    Assert.True((splits - 1) * perSplit < tiles, $"2N={rows} over {ranks} ranks, {sms} SMs: split {splits - 1} would be empty");
+                }
+    }
+
+    [Fact]
+    public void SyncBatchNormChunksCoverTheChannelWithoutIdleBlocks()
+    {
+        foreach (int sms in SmCounts)
+            foreach (int channels in new[] { 1, 8, 64, 2048 })
+                foreach (long perChannel in new long[] { 1, 255, 256, 257, 4096, 1L << 20, 1L << 34 })
+                {
+                    int chunks = CudaBackend.SyncBatchNormChunks(perChannel, channels, sms);
+                    Assert.InRange(chunks, 1, KernelGrids.MaxGridY);
+                    // No block of a channel is without an element; the grid-stride loop covers the rest.
+                    Assert.True((chunks - 1) * (long)KernelGrids.Block < perChannel, $"{perChannel} elements, {channels} channels, {sms} SMs: {chunks} chunks leave one idle");
+                    Assert.True((long)chunks * channels <= Math.Max(8L * sms + channels, channels), $"{chunks} chunks × {channels} channels overfill {sms} SMs");
+                }
     }
 
     [Fact]

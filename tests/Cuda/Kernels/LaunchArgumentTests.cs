@@ -1,4 +1,5 @@
-// The argument arrays in CudaBackend.Kernels.cs against the kernels' real parameter lists, without a GPU.
+// The argument arrays in CudaBackend.Kernels.cs and CudaBackend.SyncBatchNorm.cs against the kernels' real
+// parameter lists, without a GPU.
 // cuLaunchKernel takes `void** args` on trust: a missing, extra or swapped argument would only show up as
 // garbage or an illegal address on a device. This test reads each `stackalloc void*[] { &a, &b, … }` in the
 // launcher source, resolves every local's C# type from its declaration in the launching method (nint and
@@ -15,7 +16,7 @@ public partial class LaunchArgumentTests
     [GeneratedRegex(@"void\*\*\s+(\w+)\s*=\s*stackalloc\s+void\*\[\]\s*\{([^}]*)\};")]
     private static partial Regex ArgumentArray();
 
-    [GeneratedRegex(@"Launch\(Kernel\(ref _k\.\w+,\s*""(\w+)"",\s*""(\w+)""\),[^;]*?,\s*(\w+)\);")]
+    [GeneratedRegex(@"Launch\(Kernel\(ref _\w+\.\w+,\s*""(\w+)"",\s*""(\w+)""\),[^;]*?,\s*(\w+)\);")]
     private static partial Regex LaunchCall();
 
     [GeneratedRegex(@"(?:public|private|internal) unsafe void \w+\(")]
@@ -29,11 +30,15 @@ public partial class LaunchArgumentTests
 
     private enum Kind { Wide, Int32, Float32 }
 
-    [Fact]
-    public void EveryLaunchPassesTheKernelsParameterList()
+    /// <summary>The launcher files and the fewest launches each must hold (one per kernel entry point).</summary>
+    public static TheoryData<string, int> Launchers() => new() { { "CudaBackend.Kernels.cs", 26 }, { "CudaBackend.SyncBatchNorm.cs", 4 } };
+
+    [Theory]
+    [MemberData(nameof(Launchers))]
+    public void EveryLaunchPassesTheKernelsParameterList(string file, int expectedLaunches)
     {
         NvrtcCompileTests.RequireNvrtc();
-        var source = File.ReadAllText(LauncherSource());
+        var source = File.ReadAllText(LauncherSource(file));
         var ptxByModule = new Dictionary<string, string>();
         int launches = 0;
         foreach (Match launch in LaunchCall().Matches(source))
@@ -59,7 +64,7 @@ public partial class LaunchArgumentTests
         }
         // Every launcher in the file was seen (one Launch per kernel entry point).
         Assert.Equal(Regex.Matches(source, @"Launch\(Kernel\(").Count, launches);
-        Assert.True(launches >= 26, $"only {launches} launches found");
+        Assert.True(launches >= expectedLaunches, $"only {launches} launches found in {file}");
     }
 
     private static Dictionary<string, Kind> LocalKinds(string method)
@@ -123,14 +128,14 @@ public partial class LaunchArgumentTests
         }).ToArray();
     }
 
-    private static string LauncherSource()
+    private static string LauncherSource(string file)
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
-            var candidate = Path.Combine(dir.FullName, "src", "Kernels", "Cuda", "CudaBackend.Kernels.cs");
+            var candidate = Path.Combine(dir.FullName, "src", "Kernels", "Cuda", file);
             if (File.Exists(candidate)) return candidate;
         }
-        Assert.Skip($"the source tree (src/Kernels/Cuda/CudaBackend.Kernels.cs) is not above {AppContext.BaseDirectory}");
+        Assert.Skip($"the source tree (src/Kernels/Cuda/{file}) is not above {AppContext.BaseDirectory}");
         return "";
     }
 }

@@ -35,13 +35,14 @@ internal static class KernelGrids
     /// <summary>Blocks for one warp per row when each block writes a partial: a function of the row count only.</summary>
     public static int PartialBlocks(int rows) => Math.Clamp((rows + WarpsPerBlock - 1) / WarpsPerBlock, 1, MaxPartialBlocks);
 
-    /// <summary>The column split of the NT-Xent forward: enough (row block, split) blocks to fill the GPU about
+    /// <summary>The column split of the NT-Xent forward over <paramref name="rowCount"/> rows (a subset, in data
+    /// parallelism) against <paramref name="rows"/> columns: enough (row block, split) blocks to fill the GPU about
     /// four times over (a small 2N has few row blocks), at most one split per column tile and never an empty
     /// split. Returns the split count and the column tiles each split covers.</summary>
-    public static (int Splits, int TilesPerSplit) NtXentSplits(int rows, int multiprocessors)
+    public static (int Splits, int TilesPerSplit) NtXentSplits(int rowCount, int rows, int multiprocessors)
     {
-        int tiles = Tiles(rows);
-        int wanted = Math.Clamp((4 * multiprocessors + tiles - 1) / tiles, 1, Math.Min(tiles, MaxNtXentSplits));
+        int rowTiles = Tiles(rowCount), tiles = Tiles(rows);
+        int wanted = Math.Clamp((4 * multiprocessors + rowTiles - 1) / rowTiles, 1, Math.Min(tiles, MaxNtXentSplits));
         int tilesPerSplit = (tiles + wanted - 1) / wanted;
         return ((tiles + tilesPerSplit - 1) / tilesPerSplit, tilesPerSplit);
     }

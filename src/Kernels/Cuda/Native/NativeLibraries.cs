@@ -1,4 +1,4 @@
-// Finds and loads the NVIDIA libraries (driver, NVRTC, cuBLAS, cuDNN) for the P/Invoke bindings, so the
+// Finds and loads the NVIDIA libraries (driver, NVRTC, cuBLAS, cuDNN, NCCL) for the P/Invoke bindings, so the
 // program starts without CUDA and only the first CUDA call asks for them. The search order is fixed:
 // folders in SIMCLR_CUDA_LIBRARY_PATH, the loader's default path, /usr/local/cuda/lib64 (and CUDA_PATH),
 // then the nvidia/*/lib folders of NVIDIA's Python wheels in any site-packages found without running Python
@@ -16,7 +16,7 @@ using System.Runtime.InteropServices;
 namespace SimClr.Kernels.Cuda.Native;
 
 /// <summary>The NVIDIA libraries the CUDA backend binds to.</summary>
-public enum CudaLibrary { Driver, Nvrtc, Cublas, Cudnn }
+public enum CudaLibrary { Driver, Nvrtc, Cublas, Cudnn, Nccl }
 
 /// <summary>CUDA is not usable here: a library or a device is missing. The message says what was tried.</summary>
 public sealed class CudaNotAvailableException(string message, Exception? inner = null) : Exception(message, inner);
@@ -34,6 +34,7 @@ public static class NativeLibraries
     internal const string NvrtcName = "simclr-nvrtc";
     internal const string CublasName = "simclr-cublas";
     internal const string CudnnName = "simclr-cudnn";
+    internal const string NcclName = "simclr-nccl";
 
     private static readonly Lock Gate = new();
     private static readonly Dictionary<CudaLibrary, LoadedLibrary> Loaded = [];
@@ -47,6 +48,7 @@ public static class NativeLibraries
         CudaLibrary.Nvrtc => ["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so.11.2"],
         CudaLibrary.Cublas => ["libcublas.so.13", "libcublas.so.12", "libcublas.so.11"],
         CudaLibrary.Cudnn => ["libcudnn.so.9", "libcudnn.so.8"],
+        CudaLibrary.Nccl => ["libnccl.so.2"],
         _ => throw new ArgumentOutOfRangeException(nameof(library)),
     };
 
@@ -170,6 +172,7 @@ public static class NativeLibraries
             NvrtcName => CudaLibrary.Nvrtc,
             CublasName => CudaLibrary.Cublas,
             CudnnName => CudaLibrary.Cudnn,
+            NcclName => CudaLibrary.Nccl,
             _ => null,
         };
         if (library is null) return 0;
@@ -386,6 +389,7 @@ public static class NativeLibraries
         CudaLibrary.Nvrtc => "NVRTC (libnvrtc)",
         CudaLibrary.Cublas => "cuBLAS (libcublas)",
         CudaLibrary.Cudnn => "cuDNN (libcudnn)",
+        CudaLibrary.Nccl => "NCCL (libnccl)",
         _ => library.ToString(),
     };
 }

@@ -12,6 +12,7 @@ using SimClr.Training.Checkpoints;
 using SimClr.Training.Cli.Options;
 using SimClr.Training.Config;
 using SimClr.Training.Data;
+using SimClr.Training.Distributed;
 using SimClr.Training.Evaluation;
 using SimClr.Training.Interop;
 using SimClr.Training.Pretraining;
@@ -45,7 +46,11 @@ internal static class PretrainCommand
         root.Add(pretrain);
     }
 
-    public static int Run(RunConfig requested, CliContext ctx)
+    /// <summary>Under mpirun/srun every rank comes here: rank 0 runs the command below, the others PretrainWorker.</summary>
+    public static int Run(RunConfig requested, CliContext ctx) =>
+        DataParallelLaunch.Run(ctx, launch => launch.IsWriter ? Run(requested, ctx, launch) : PretrainWorker.Run(launch, ctx));
+
+    private static int Run(RunConfig requested, CliContext ctx, DataParallelLaunch launch)
     {
         var wall = Stopwatch.StartNew();
         var config = requested;
@@ -71,6 +76,7 @@ internal static class PretrainCommand
             if (resumeInfo.Position.Epoch >= config.Epochs)
                 throw UserError.File(resumePath, $"the run already finished all {config.Epochs} epochs; nothing to resume");
         }
+        config = launch.Adopt(config, resumeInfo?.Config, ctx.Output);
 
         var data = LoadData(config);
         config = config.Resolve(data.Train.Shape.Height);
@@ -78,10 +84,11 @@ internal static class PretrainCommand
             throw UserError.Option("--batch-size", $"{config.BatchSize} exceeds the {data.Train.Count} training images of {data.Train.Name}");
         int stepsPerEpoch = EpochOrder.StepsPerEpoch(data.Train.Count, config.BatchSize);
         if (resumeInfo is not null) Checkpoint.RequirePosition(config.Resume!, resumeInfo, stepsPerEpoch);
+        int pairsPerRank = launch.LocalPairs(config.BatchSize);
         var spec = config.AugmentSpec();
         config.RequireBatchFits(spec.OutHeight, spec.OutWidth);
-        using var backend = BackendFactory.Create(DeviceRequest.Parse(config.Device), ctx.Output);
-        using var model = ModelState.Build(backend, config, spec.OutHeight, spec.OutWidth, config.BatchSize);
+        using var backend = BackendFactory.Create(launch.Device(DeviceRequest.Parse(config.Device)), ctx.Output);
+        using var model = ModelState.Build(backend, config, spec.OutHeight, spec.OutWidth, pairsPerRank);
         using var momentum = model.Parameters.AllocateStateBuffer();
         var start = new TrainingPosition(0, 0, 0);
         double best = double.NaN;
@@ -100,6 +107,8 @@ internal static class PretrainCommand
         var run = RunDirectory.Plan(config);
         if (resumeInfo is not null) config = config with { Out = run.Root };
         foreach (var note in run.Create()) ctx.Output.WriteLine(note);
+        launch.Announce(config, start, best, run);
+        using var parallel = launch.Join(backend, model, momentum, config.SyncBn, ctx.Output);
         run.WriteConfig(config);
         var metrics = new MetricsLog(run.MetricsPath, resuming: resumeInfo is not null);
         if (resumeInfo is not null) metrics.TruncateAfter(start.Step);
@@ -109,7 +118,7 @@ internal static class PretrainCommand
         if (resumeInfo is not null) ctx.Output.WriteLine($"resuming from {config.Resume} at {start}");
         var trainer = new Pretrainer(backend, config, data, run, metrics);
         var result = ProgressView.Run(config.Progress, ctx.Output, "pretrain", (long)stepsPerEpoch * config.Epochs, start.Step,
-            sink => trainer.Run(model, momentum, start, best, sink, ctx.Cancel, ctx.Hooks, resumeInfo?.PartialEpoch ?? default));
+            sink => trainer.Run(model, momentum, start, best, sink, ctx.Cancel, ctx.Hooks, resumeInfo?.PartialEpoch ?? default, parallel));
         Plots.Write(run.Root, metrics.Records);
 
         var summary = new JsonObject

@@ -18,5 +18,7 @@ internal sealed class OptimizerOptions : OptionGroup
         Bound(new Option<double>("--weight-decay") { Description = "LARS weight decay, not applied to BN and biases (default 1e-6)" }, (c, v) => c with { WeightDecay = v });
         Bound(new Option<double>("--momentum") { Description = "LARS momentum (default 0.9)" }, (c, v) => c with { Momentum = v });
         Bound(new Option<double>("--trust-coefficient") { Description = "LARS trust coefficient η (default 0.001)" }, (c, v) => c with { TrustCoefficient = v });
+        Bound(Choice("--sync-bn", "Batch norm statistics over the global batch of all ranks (on) or each rank's slice (off); auto (default) is on with more than one rank (mpirun/srun)", "auto", "on", "off"),
+            (c, v) => c with { SyncBn = v switch { "on" => SyncBnMode.On, "off" => SyncBnMode.Off, _ => SyncBnMode.Auto } });
     }
 }

@@ -16,7 +16,7 @@ fi
 out="${1:-$(mktemp -d)}"
 mkdir -p "$out"
 status=0
-for driver in ntxent_emu cosine_lars_emu elementwise_emu pool_emu; do
+for driver in ntxent_emu cosine_lars_emu elementwise_emu pool_emu syncbn_emu; do
   g++ "${flags[@]}" -o "$out/$driver" "$here/$driver.cpp"
   SIMCLR_EMU_REVERSE=0 "$out/$driver" || status=1
   SIMCLR_EMU_REVERSE=1 "$out/$driver" || status=1
