@@ -104,6 +104,8 @@ public sealed record RunConfig
     /// <summary>Pause after this many epochs (0 = run to the end): a checkpoint is written and --resume continues
     /// the same schedule, so a long run can be split into sessions.</summary>
     public int StopAfter { get; init; }
+    /// <summary>How much this session says about itself (not part of the run: never stored).</summary>
+    [JsonIgnore] public Verbosity Verbosity { get; init; } = Verbosity.Normal;
 
     /// <summary>The defaults of the built-in shapes dataset (what runs with no arguments): a ResNet-18 with the CIFAR
     /// stem at width 1/8, batch 64, a one-epoch warmup and a high LARS rate (√B scaling, peak 4.8), so pretraining
@@ -263,3 +265,6 @@ public enum EvalMode { Full, None }
 
 /// <summary>How progress is shown: live bars on a terminal, plain lines when redirected.</summary>
 public enum ProgressMode { Auto, Bars, Plain, Quiet }
+
+/// <summary>Normal: one short line per fact; Verbose: also the details (where each CUDA library was looked for).</summary>
+public enum Verbosity { Normal, Verbose }

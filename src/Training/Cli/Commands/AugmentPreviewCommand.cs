@@ -33,7 +33,7 @@ internal static class AugmentPreviewCommand
         var data = CommandSupport.LoadData(requested);
         var config = requested.Resolve(data.Train.Shape.Height);
         var spec = config.AugmentSpec();
-        using var backend = BackendFactory.Create(DeviceRequest.Parse(config.Device), ctx.Output);
+        using var backend = BackendFactory.Create(DeviceRequest.Parse(config.Device), ctx.Output, requested.Verbosity);
         try
         {
             Augmentation.AugmentPreview.Write(output, data.Train, spec, config.Seed, count, backend);

@@ -35,7 +35,7 @@ internal static class CheckpointEvaluation
         if (data.Train.Shape.Height != info.Config.ImageSize || data.Train.Shape.Width != info.Config.ImageSize)
             ctx.Output.WriteLine($"note: the encoder was pretrained on {info.Config.ImageSize} px images; evaluating on {data.Train.Shape.Height}x{data.Train.Shape.Width}");
         config = config with { ImageSize = data.Train.Shape.Height };
-        using var backend = BackendFactory.Create(DeviceRequest.Parse(config.Device), ctx.Output);
+        using var backend = BackendFactory.Create(DeviceRequest.Parse(config.Device), ctx.Output, requested.Verbosity);
         int evalBatch = Math.Min(config.BatchSize, 128);
         using var model = ModelState.Build(backend, config, data.Train.Shape.Height, data.Train.Shape.Width, evalBatch);
         ModelState.Load(file, model.Parameters, momentum: null);

@@ -72,7 +72,7 @@ internal static class PretrainCommand
         if (config.BatchSize > data.Train.Count)
             throw UserError.Option("--batch-size", $"{config.BatchSize} exceeds the {data.Train.Count} training images of {data.Train.Name}");
         var spec = config.AugmentSpec();
-        using var backend = BackendFactory.Create(DeviceRequest.Parse(config.Device), ctx.Output);
+        using var backend = BackendFactory.Create(DeviceRequest.Parse(config.Device), ctx.Output, requested.Verbosity);
         var run = RunDirectory.Open(config, resuming: resumeInfo is not null);
         using var model = ModelState.Build(backend, config, spec.OutHeight, spec.OutWidth, config.BatchSize);
         using var momentum = model.Parameters.AllocateStateBuffer();
