@@ -146,6 +146,7 @@ public class AugmentKernelEmulationTests
 }
 
 [Collection(CudaTestSupport.Collection)]
+[Trait(CudaTestSupport.Requires, CudaTestSupport.Cuda)]
 public class AugmentCudaTests
 {
     public static TheoryData<AugmentCase> Cases() => new(AugmentCase.OnDevice());

@@ -11,6 +11,7 @@ using static SimClr.Tests.Cuda.CudaTestSupport;
 namespace SimClr.Tests.Cuda;
 
 [Collection(CudaTestSupport.Collection)]
+[Trait(CudaTestSupport.Requires, CudaTestSupport.Cuda)]
 public class CudaLibraryOpsTests
 {
     private const double Fp32 = 1e-5, Tf32 = 1e-3;

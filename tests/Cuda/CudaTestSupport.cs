@@ -17,6 +17,13 @@ public static class CudaTestSupport
     /// <summary>Put GPU test classes in this collection: <c>[Collection(CudaTestSupport.Collection)]</c>.</summary>
     public const string Collection = "CUDA";
 
+    /// <summary>The trait that selects device tests: <c>[Trait(CudaTestSupport.Requires, CudaTestSupport.Cuda)]</c>.</summary>
+    public const string Requires = "Requires";
+    public const string Cuda = "CUDA";
+
+    /// <summary>Set to 1 to make every skip for lack of CUDA (or NVRTC) a failure.</summary>
+    public const string RequireVariable = "SIMCLR_REQUIRE_CUDA";
+
     private static readonly Lock Gate = new();
     private static readonly Dictionary<CudaMathMode, CudaBackend> Backends = [];
     private static string? s_unavailable;

@@ -9,6 +9,7 @@ using static SimClr.Tests.Cuda.CudaTestSupport;
 namespace SimClr.Tests.Cuda;
 
 [Collection(CudaTestSupport.Collection)]
+[Trait(CudaTestSupport.Requires, CudaTestSupport.Cuda)]
 public class FullStepTests
 {
     [Fact]

@@ -147,6 +147,7 @@ public class NativeErrorTests
     // ---- GPU ---------------------------------------------------------------------------------------
 
     [Fact]
+    [Trait(CudaTestSupport.Requires, CudaTestSupport.Cuda)]
     public unsafe void BadLaunchSurfacesAsCudaException()
     {
         var gpu = CudaTestSupport.Backend();
@@ -164,6 +165,7 @@ public class NativeErrorTests
     }
 
     [Fact]
+    [Trait(CudaTestSupport.Requires, CudaTestSupport.Cuda)]
     public void MissingKernelNamesModuleAndFunction()
     {
         var gpu = CudaTestSupport.Backend();
@@ -173,6 +175,7 @@ public class NativeErrorTests
     }
 
     [Fact]
+    [Trait(CudaTestSupport.Requires, CudaTestSupport.Cuda)]
     public void HostTensorsAndWrongLengthsAreRefused()
     {
         var gpu = CudaTestSupport.Backend();

@@ -11,6 +11,7 @@ using static SimClr.Tests.Cuda.CudaTestSupport;
 namespace SimClr.Tests.Layers;
 
 [Collection(CudaTestSupport.Collection)]
+[Trait(CudaTestSupport.Requires, CudaTestSupport.Cuda)]
 public class CudaModelTests
 {
     // Different summation orders (cuDNN/cuBLAS vs the CPU GEMM) through ~20 BN-normalized layers.

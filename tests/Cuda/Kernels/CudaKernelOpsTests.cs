@@ -15,6 +15,7 @@ using static SimClr.Tests.Cuda.CudaTestSupport;
 namespace SimClr.Tests.Cuda.Kernels;
 
 [Collection(CudaTestSupport.Collection)]
+[Trait(CudaTestSupport.Requires, CudaTestSupport.Cuda)]
 public class CudaKernelOpsTests
 {
     private const double Fp32 = 1e-5;
