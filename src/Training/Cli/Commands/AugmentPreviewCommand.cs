@@ -12,7 +12,8 @@ internal static class AugmentPreviewCommand
     {
         var command = new Command("augment-preview", "Write a PNG grid of originals beside their two augmented views");
         var data = new DataOptions();
-        var options = new OptionSet(data, new AugmentOptions(), new SeedOptions(), new DeviceOptions());
+        var preset = new PresetOptions();
+        var options = new OptionSet(preset, data, new AugmentOptions(), new SeedOptions(), new DeviceOptions());
         var output = new OutputOption("PNG file to write (default augment-preview.png)");
         var count = new Option<int>("--count") { Description = "Images in the preview grid (default 8)" };
         options.AddTo(command);
@@ -20,7 +21,7 @@ internal static class AugmentPreviewCommand
         command.Add(count);
         command.SetAction(r =>
         {
-            var config = options.Apply(r, data.Defaults(r));
+            var config = options.Apply(r, preset.Start(r, data));
             config.Validate();
             return Run(config, r.GetValue(output.Output) ?? "augment-preview.png", OptionGroup.Given(r, count) ? r.GetValue(count) : 8, ctx);
         });

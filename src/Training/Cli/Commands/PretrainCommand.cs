@@ -27,7 +27,8 @@ internal static class PretrainCommand
     public static void Register(RootCommand root, CliContext ctx)
     {
         var data = new DataOptions();
-        var options = new OptionSet(data, new ModelOptions(), new OptimizerOptions(), new SeedOptions(), new AugmentOptions(),
+        var preset = new PresetOptions();
+        var options = new OptionSet(preset, data, new ModelOptions(), new OptimizerOptions(), new SeedOptions(), new AugmentOptions(),
             new KnnOptions(), new LinearEvalOptions(), new DeviceOptions(), new RunDirectoryOptions(), new ProgressOptions(), new PretrainRunOptions());
         var pretrain = new Command("pretrain", Summary);
         foreach (var command in new Command[] { root, pretrain })
@@ -35,7 +36,7 @@ internal static class PretrainCommand
             options.AddTo(command);
             command.SetAction(r =>
             {
-                var config = options.Apply(r, data.Defaults(r));
+                var config = options.Apply(r, preset.Start(r, data));
                 config.Validate();
                 return Run(config, ctx);
             });
