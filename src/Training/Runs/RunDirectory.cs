@@ -1,5 +1,9 @@
-// One folder per run: config.json, metrics.jsonl (one JSON object per line, appended as the run goes),
-// plots, checkpoints/ and summary.json. The folder is ./runs/<name or UTC timestamp> unless --out names it.
+// One folder per run: config.json, metrics.jsonl (one JSON object per line, appended as the run goes) with
+// the same records in metrics.csv and a TensorBoard event file, plots, checkpoints/ and summary.json. The
+// folder is ./runs/<name or UTC timestamp> unless --out names it.
+// Records: {"kind", "step", "epoch", "time" (unix seconds), values...}. Epochs count from 1: a "step" record
+// carries the epoch its step belongs to, an "epoch" or "knn" record the epoch just completed, and epoch 0 is
+// the encoder before any step (the random-init kNN baseline). "step" is the number of optimizer steps done.
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -45,28 +49,51 @@ public sealed class RunDirectory
         AtomicFile.WriteText(SummaryPath, summary.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
 }
 
-/// <summary>One metrics record: its kind (step, epoch, knn, eval) and named numbers.</summary>
-public sealed record MetricRecord(string Kind, long Step, int Epoch, IReadOnlyDictionary<string, double> Values);
+/// <summary>One metrics record: its kind (step, epoch, knn, eval, diverged), named numbers, and the wall time
+/// (unix seconds) it was logged at, which MetricsLog.Append fills in.</summary>
+public sealed record MetricRecord(string Kind, long Step, int Epoch, IReadOnlyDictionary<string, double> Values)
+{
+    public double? Time { get; init; }
+}
 
-/// <summary>Appends one JSON line per record; keeps them in memory for the plots.</summary>
+/// <summary>Appends one JSON line per record, and the same record to metrics.csv and the TensorBoard file; keeps
+/// them in memory for the plots.</summary>
 public sealed class MetricsLog
 {
     private readonly string _path;
     private readonly List<MetricRecord> _records = [];
+    private readonly MetricsCsv _csv;
+    private readonly TensorBoardLog _events;
 
     public MetricsLog(string path, bool resuming)
     {
         _path = path;
+        string dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        _csv = new MetricsCsv(Path.Combine(dir, "metrics.csv"));
+        _events = new TensorBoardLog(dir);
         if (resuming && File.Exists(path)) Reload(path);
         else File.WriteAllText(path, "");
+        _csv.Rewrite(_records);
+        _events.Rewrite(_records);
     }
 
     public IReadOnlyList<MetricRecord> Records => _records;
 
+    public string CsvPath => _csv.Path;
+    public string EventsPath => _events.Path;
+
     public void Append(MetricRecord r)
     {
+        if (r.Time is null) r = r with { Time = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0 };
         _records.Add(r);
-        var o = new JsonObject { ["kind"] = r.Kind, ["step"] = r.Step, ["epoch"] = r.Epoch };
+        AppendLine(r);
+        _csv.Append(r, _records);
+        _events.Append(r);
+    }
+
+    private void AppendLine(MetricRecord r)
+    {
+        var o = new JsonObject { ["kind"] = r.Kind, ["step"] = r.Step, ["epoch"] = r.Epoch, ["time"] = r.Time };
         foreach (var (k, v) in r.Values) o[k] = double.IsFinite(v) ? JsonValue.Create(v) : JsonValue.Create(v.ToString(CultureInfo.InvariantCulture));
         File.AppendAllText(_path, o.ToJsonString() + "\n");
     }
@@ -76,9 +103,9 @@ public sealed class MetricsLog
     {
         _records.RemoveAll(r => r.Step > step);
         File.WriteAllText(_path, "");
-        var keep = _records.ToList();
-        _records.Clear();
-        foreach (var r in keep) Append(r);
+        foreach (var r in _records) AppendLine(r);
+        _csv.Rewrite(_records);
+        _events.Rewrite(_records);
     }
 
     private void Reload(string path)
@@ -92,8 +119,9 @@ public sealed class MetricsLog
             if (o is null || o["kind"] is not JsonValue kind || o["step"] is not JsonValue step || o["epoch"] is not JsonValue epoch) continue;
             var values = new Dictionary<string, double>();
             foreach (var (k, v) in o)
-                if (k is not ("kind" or "step" or "epoch") && v is JsonValue jv && jv.TryGetValue(out double d)) values[k] = d;
-            _records.Add(new MetricRecord(kind.GetValue<string>(), step.GetValue<long>(), epoch.GetValue<int>(), values));
+                if (k is not ("kind" or "step" or "epoch" or "time") && v is JsonValue jv && jv.TryGetValue(out double d)) values[k] = d;
+            double? time = o["time"] is JsonValue t && t.TryGetValue(out double seconds) ? seconds : null;
+            _records.Add(new MetricRecord(kind.GetValue<string>(), step.GetValue<long>(), epoch.GetValue<int>(), values) { Time = time });
         }
     }
 }
