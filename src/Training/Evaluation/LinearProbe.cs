@@ -26,7 +26,13 @@ public readonly record struct Accuracy(double Top1, double Top5)
 public static class LinearProbe
 {
     /// <summary>Trains on <paramref name="train"/> and reports accuracy on <paramref name="test"/>.</summary>
-    public static Accuracy Evaluate(FeatureSet train, FeatureSet test, int classes, LinearProbeOptions o)
+    public static Accuracy Evaluate(FeatureSet train, FeatureSet test, int classes, LinearProbeOptions o) =>
+        Evaluate(train, test, classes, o, null, CancellationToken.None);
+
+    /// <summary>As above; reports the epochs done and stops between epochs when <paramref name="cancel"/> is set
+    /// (OperationCanceledException).</summary>
+    public static Accuracy Evaluate(FeatureSet train, FeatureSet test, int classes, LinearProbeOptions o,
+        IProgress<long>? progress, CancellationToken cancel)
     {
         if (train.Dim != test.Dim) throw new ArgumentException($"train features have {train.Dim} dims, test {test.Dim}");
         if (train.Count == 0 || test.Count == 0) throw new ArgumentException("linear evaluation needs non-empty train and test sets");
@@ -71,6 +77,8 @@ public static class LinearProbe
                 NesterovStep(w, vw, gw, 1f / count, (float)o.WeightDecay, (float)o.Momentum, lr);
                 NesterovStep(b, vb, gb, 1f / count, 0f, (float)o.Momentum, lr);
             }
+            progress?.Report(epoch + 1);
+            cancel.ThrowIfCancellationRequested();
         }
         return Score(xTest, test.Labels, w, b, classes, d);
     }
