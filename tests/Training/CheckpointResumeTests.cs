@@ -161,6 +161,32 @@ public class CheckpointResumeTests
         finally { Directory.Delete(dir, true); }
     }
 
+    [Theory]
+    [InlineData("monitor")]
+    [InlineData("final")]
+    public void CtrlCDuringEvaluationStopsItAndExits130(string when)
+    {
+        string dir = TinyRun.NewDir("evalstop");
+        try
+        {
+            using var cancel = new CancellationTokenSource();
+            // "monitor": Ctrl-C after the last step lands in the kNN monitor of the last epoch; "final": in the
+            // evaluation that follows pretraining.
+            var hooks = when == "monitor"
+                ? new TrainingHooks { AfterStep = (step, _) => { if (step == 12) cancel.Cancel(); } }
+                : new TrainingHooks { BeforeEvaluation = cancel.Cancel };
+            string[] args = [.. TinyRun.Args(dir).Select(a => a switch { "none" => "full", "quiet" => "plain", _ => a }), "--knn-every", "0", "--linear-epochs", "2"];
+            var (code, output, err) = Cli.Run(hooks, cancel.Token, args);
+            Assert.True(code == (int)ExitCode.Interrupted, err);
+            var summary = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "summary.json")))!.AsObject();
+            Assert.Equal("interrupted", (string)summary["status"]!);
+            Assert.Null(summary["linear_top1"]);
+            Assert.Equal(TinyRun.Checkpoint(dir, 12), (string)summary["last_checkpoint"]!);
+            Assert.Contains(when == "monitor" ? "stopped during the kNN monitor after epoch 2" : "evaluation stopped", output);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
     [Fact]
     public void NonFiniteLossStopsTheRunKeepsTheLastGoodCheckpointAndNamesTheStep()
     {

@@ -291,7 +291,7 @@ public class RunOutputTests
         Assert.NotNull(line);
         Assert.StartsWith("estimate: about ", line);
         Assert.Contains("80.0 s/step × 23399 steps", line);
-        Assert.Contains("--preset fashion-mnist-cpu", line);
+        Assert.Contains("to shorten: --preset fashion-mnist-cpu", line);
         Assert.True(line.Length <= 200, line);
         Assert.Null(estimate.AfterStep(2, 160));
 

@@ -27,12 +27,13 @@ public sealed record PretrainResult(PretrainStatus Status, TrainingPosition Posi
     double? LastKnnTop1, string? Problem);
 
 /// <summary>Test hooks: called after each optimizer step with the global step and the store; inside each step
-/// (after backward, before the update) with the step it will complete; and the step time left above which a
-/// Ctrl-C abandons a CPU step (StepInterruption.DefaultAbandonAfter unless set).</summary>
+/// (after backward, before the update) with the step it will complete; before the final evaluation; and the
+/// step time left above which a Ctrl-C abandons a CPU step (StepInterruption.DefaultAbandonAfter unless set).</summary>
 public sealed class TrainingHooks
 {
     public Action<long, ParameterStore<float>>? AfterStep { get; init; }
     public Action<long>? InsideStep { get; init; }
+    public Action? BeforeEvaluation { get; init; }
     public TimeSpan? AbandonAfter { get; init; }
 }
 
@@ -80,7 +81,7 @@ public sealed class Pretrainer(IBackend<float> backend, RunConfig config, Datase
         using var onCancel = cancel.Register(() => interruption.OnCancel((at, state, how) =>
         {
             string path = checkpoints.Save(Info(at, lastLoss, bestMetric), state, isBest: false);
-            progress.Message($"abandoned step {at.Step + 1} ({how}); checkpoint {path} holds the state after step {at.Step}");
+            progress.Message($"abandoned step {at.Step + 1} ({how}); checkpoint {path} holds the state after step {at.Step}, where --resume repeats it");
             var abandoned = new PretrainResult(PretrainStatus.Interrupted, at, path, Rate(imagesSeen, clock), lastKnn, null);
             OnAbandoned?.Invoke(abandoned);
             return abandoned;
@@ -109,7 +110,7 @@ public sealed class Pretrainer(IBackend<float> backend, RunConfig config, Datase
                 {
                     var at = new TrainingPosition(epoch, step, s);
                     lastCheckpoint = checkpoints.Save(Info(at, lastLoss, bestMetric), w => ModelState.Save(w, store, momentum), isBest: false);
-                    progress.Message($"stopped at {at}; checkpoint {lastCheckpoint}");
+                    progress.Message($"stopped after step {at.Step} (epoch {epoch + 1}, {s} of its {stepsPerEpoch} steps done); checkpoint {lastCheckpoint}");
                     return new PretrainResult(PretrainStatus.Interrupted, at, lastCheckpoint, Rate(imagesSeen, clock), lastKnn, null);
                 }
                 interruption.Begin(new TrainingPosition(epoch, step, s), () => ModelState.Snapshot(store, momentum));

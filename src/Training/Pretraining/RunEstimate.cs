@@ -44,8 +44,8 @@ internal sealed class RunEstimate(RunConfig config, long totalSteps, int trainIm
         double evaluation = EvaluationPasses(step) * (trainImages + testImages) * perStep / (6.0 * config.BatchSize);
         var total = TimeSpan.FromSeconds(training + evaluation);
         if (total <= LongRun) return null;
-        return $"estimate: about {ProgressView.Words(total)} on {device} ({ProgressView.Plain(perStep)} s/step × {left} steps, "
-            + $"plus about {ProgressView.Words(TimeSpan.FromSeconds(evaluation))} of evaluation); to shorten it: {Shorter()}";
+        string eval = evaluation >= 1 ? $" + about {ProgressView.Words(TimeSpan.FromSeconds(evaluation))} of evaluation" : "";
+        return $"estimate: about {ProgressView.Words(total)} on {device} ({ProgressView.Plain(perStep)} s/step × {left} steps{eval}); to shorten: {Shorter()}";
     }
 
     /// <summary>Feature passes over train + test still to come: the kNN monitors of the epochs left, then the
@@ -63,8 +63,8 @@ internal sealed class RunEstimate(RunConfig config, long totalSteps, int trainIm
 
     private string Shorter() => config.Dataset switch
     {
-        DatasetKind.FashionMnist => "--preset fashion-mnist-cpu, or fewer --epochs or a smaller --train-subset",
-        DatasetKind.Shapes => "--preset shapes-cpu, or fewer --epochs or --shapes-count",
-        _ => "fewer --epochs, a smaller --train-subset or --width, or a CUDA device",
+        DatasetKind.FashionMnist => "--preset fashion-mnist-cpu, --epochs, --train-subset",
+        DatasetKind.Shapes => "--preset shapes-cpu, --epochs, --shapes-count",
+        _ => "--epochs, --train-subset, --width, or a CUDA device",
     };
 }

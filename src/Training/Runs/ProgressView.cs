@@ -97,19 +97,19 @@ public static class ProgressView
         Phases<int>(mode, output, host => { body(host); return 0; });
 
     /// <summary>Says <paramref name="line"/> at once on its own line, from any thread (Ctrl-C): above the live bars
-    /// when they are shown, else on stderr.</summary>
-    public static void Notice(string line)
+    /// when they are shown, else on <paramref name="otherwise"/> (stderr by default).</summary>
+    public static void Notice(string line, TextWriter? otherwise = null)
     {
         if (s_live is { } live) live.Message(line);
-        else Console.Error.WriteLine(line);
+        else (otherwise ?? Console.Error).WriteLine(line);
     }
 
-    /// <summary>Before the process ends abruptly (an abandoned step): draws the live rows once more, where they
-    /// stopped, and gives the terminal its cursor back.</summary>
+    /// <summary>Before the process ends abruptly (an abandoned step): marks the live rows stopped where they are,
+    /// draws them once more, and gives the terminal its cursor back.</summary>
     public static void Release()
     {
         if (s_live is not { } live) return;
-        live.Refresh();
+        live.StopAll();
         AnsiConsole.Cursor.Show();
         AnsiConsole.WriteLine();
     }
@@ -199,10 +199,15 @@ public static class ProgressView
     private sealed class LiveDisplay(ProgressContext ctx) : IProgressHost
     {
         private readonly Lock _gate = new();
+        private readonly List<LivePhase> _phases = [];
 
-        public void Refresh()
+        public void StopAll()
         {
-            lock (_gate) ctx.Refresh();
+            lock (_gate)
+            {
+                foreach (var phase in _phases) phase.Dispose();
+                ctx.Refresh();
+            }
         }
 
         public void Message(string line)
@@ -216,7 +221,9 @@ public static class ProgressView
             var task = ctx.AddTask(Markup.Escape(title), autoStart: true, maxValue: Math.Max(row.Total, 1));
             task.Tag = row;
             task.Value = row.Done;
-            return new LivePhase(row, task, end == RowEnd.Remove ? () => ctx.RemoveTask(task) : null);
+            var phase = new LivePhase(row, task, end == RowEnd.Remove ? () => ctx.RemoveTask(task) : null);
+            lock (_gate) _phases.Add(phase);
+            return phase;
         }
     }
 

@@ -114,7 +114,8 @@ internal static class PretrainCommand
         {
             run.WriteSummary(Summary(r, t));
             Plots.Write(run.Root, metrics.Records);
-            ctx.Output.WriteLine(r.LastCheckpoint is { } last ? $"interrupted; continue with --resume {last}" : "interrupted before the first step; nothing to resume");
+            // Through the live display when one is still up (an abandoned step ends the process from inside it).
+            ProgressView.Notice(r.LastCheckpoint is { } last ? $"interrupted; continue with --resume {last}" : "interrupted before the first step; nothing to resume", ctx.Output);
             return (int)ExitCode.Interrupted;
         }
         Pretrainer trainer = null!;
@@ -143,6 +144,7 @@ internal static class PretrainCommand
         if (config.Eval == EvalMode.Full)
         {
             EvalResult simclr, random;
+            ctx.Hooks?.BeforeEvaluation?.Invoke();
             try
             {
                 (simclr, random) = ProgressView.Phases(config.Progress, ctx.Output, host =>
