@@ -23,6 +23,9 @@ public class EndToEndTests
             Assert.True(File.Exists(Path.Combine(dir, "loss.png")));
             Assert.True(File.Exists(Path.Combine(dir, "lr.png")));
             Assert.True(File.Exists(Path.Combine(dir, "knn.png")));
+            Assert.True(File.Exists(Path.Combine(dir, "dashboard.png")));
+            Assert.True(File.Exists(Path.Combine(dir, "metrics.csv")));
+            Assert.Single(Directory.EnumerateFiles(dir, SimClr.Training.Runs.TensorBoardLog.FilePrefix + "*"));
             Assert.Equal("completed", (string)s["status"]!);
             Assert.True((double)s["knn_top1"]! > 0);
             Assert.True((double)s["images_per_second"]! > 0);

@@ -273,12 +273,26 @@ public class RunOutputTests
         Assert.Equal(990, eta.SecondsLeft(10, 100)!.Value, 6);
         for (int s = 2; s <= 50; s++) eta.Observe(10 + (s - 1) * 0.5, s); // then 0.5 s a step
         Assert.Equal(25, eta.SecondsLeft(10 + 49 * 0.5, 100)!.Value, 6);
-        // One pause of 60 s (a kNN monitor between steps) moves the estimate, but by at most the outlier cap.
-        eta.Observe(10 + 49 * 0.5 + 60, 51);
-        double left = eta.SecondsLeft(10 + 49 * 0.5 + 60, 100)!.Value;
-        Assert.InRange(left, 24.5, 49 * 0.5 * EtaEstimator.OutlierFactor);
+        // One pause of 60 s (a kNN monitor between steps) is left out of the rate.
+        double t = 10 + 49 * 0.5 + 60;
+        eta.Observe(t, 51);
+        Assert.Equal(49 * 0.5, eta.SecondsLeft(t, 100)!.Value, 6);
         // Time passing without a report counts down.
-        Assert.Equal(Math.Max(0, left - 5), eta.SecondsLeft(10 + 49 * 0.5 + 65, 100)!.Value, 6);
+        Assert.Equal(49 * 0.5 - 5, eta.SecondsLeft(t + 5, 100)!.Value, 6);
+        // Two slow intervals in a row are a slowdown: the rate follows (2 s a step now).
+        eta.Observe(t += 2, 52);
+        eta.Observe(t += 2, 53);
+        for (int s = 54; s <= 80; s++) eta.Observe(t += 2, s);
+        Assert.InRange(eta.SecondsLeft(t, 100)!.Value, 20 * 1.8, 20 * 2.0);
+    }
+
+    [Fact]
+    public void ReportingTheStartAgainRestartsTheFirstInterval()
+    {
+        var eta = new EtaEstimator(0);
+        eta.Observe(30, 0); // 30 s of other work (a kNN baseline) before the first step
+        eta.Observe(31, 1);
+        Assert.Equal(99, eta.SecondsLeft(31, 100)!.Value, 6);
     }
 
     [Fact]

@@ -96,6 +96,8 @@ public sealed class Pretrainer(IBackend<float> backend, RunConfig config, Datase
             metrics.Append(new MetricRecord("knn", 0, 0, new Dictionary<string, double> { ["knn_top1"] = baseline.Top1, ["knn_top5"] = baseline.Top5 }));
             progress.Message($"epoch 0 (random init): kNN top-1 {baseline.Top1:P1}");
             clock.Restart();
+            // Reporting the starting step again tells the row that its steps begin only now.
+            progress.Update(start.Step, start.Epoch, 0, null, schedule.At(start.Step));
         }
         for (int epoch = start.Epoch; epoch < config.Epochs; epoch++)
         {

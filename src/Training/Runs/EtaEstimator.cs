@@ -1,9 +1,11 @@
 // The "left" of a progress row: a smoothed time per unit (step, image, epoch) times the units still to do.
 // The smoothing is an exponential moving average weighted by elapsed time (time constant Tau), so it behaves
 // the same whether a unit takes 10 ms or 80 s. The first interval is start-up (JIT, first allocations, kernel
-// and algorithm selection) and is used only until a second one exists. An interval far slower than the
-// average (a kNN monitor between two steps, a checkpoint write) is capped at OutlierFactor times the average,
-// so one pause nudges the estimate instead of throwing it.
+// and algorithm selection) and is used only until a second one exists; reporting the starting count again
+// before any progress restarts that first interval (a phase that did other work before its first unit). An
+// interval more than OutlierFactor times the average is a pause (a kNN monitor between two steps, a
+// checkpoint write) and is left out, unless the one before it was slow too: then the run really slowed
+// down, and it counts.
 namespace SimClr.Training.Runs;
 
 public sealed class EtaEstimator(long start)
@@ -16,6 +18,7 @@ public sealed class EtaEstimator(long start)
     private long _lastDone = start;
     private double? _secondsPerUnit;
     private int _intervals;
+    private bool _afterPause;
 
     /// <summary>Smoothed throughput, once one interval has been seen.</summary>
     public double? UnitsPerSecond => _secondsPerUnit is > 0 and var s ? 1 / s : null;
@@ -26,6 +29,7 @@ public sealed class EtaEstimator(long start)
     /// <summary><paramref name="done"/> units are done at <paramref name="time"/> seconds after the start.</summary>
     public void Observe(double time, long done)
     {
+        if (done == _lastDone && _intervals == 0) _lastTime = time;
         if (done < _lastDone) _lastDone = done;
         if (done <= _lastDone || time <= _lastTime) return;
         long units = done - _lastDone;
@@ -39,9 +43,12 @@ public sealed class EtaEstimator(long start)
             _secondsPerUnit = sample;
             return;
         }
-        double capped = Math.Min(sample, OutlierFactor * average);
-        double alpha = 1 - Math.Exp(-capped * units / Tau);
-        _secondsPerUnit = average + alpha * (capped - average);
+        bool slow = sample > OutlierFactor * average;
+        bool pause = slow && !_afterPause;
+        _afterPause = slow;
+        if (pause) return;
+        double alpha = 1 - Math.Exp(-sample * units / Tau);
+        _secondsPerUnit = average + alpha * (sample - average);
     }
 
     /// <summary>Seconds left at <paramref name="now"/> for <paramref name="total"/> units: the smoothed time of the

@@ -52,7 +52,7 @@ public static class Plots
     internal static void Loss(Plot plot, RunSeries run)
     {
         plot.Title("NT-Xent loss");
-        plot.XLabel("step (dotted: end of epoch n)");
+        plot.XLabel("step");
         plot.YLabel("loss");
         var xs = run.Loss.Select(p => p.Step).ToArray();
         var ys = run.Loss.Select(p => p.Value).ToArray();
@@ -73,7 +73,7 @@ public static class Plots
     internal static void Lr(Plot plot, RunSeries run)
     {
         plot.Title("Learning rate (LARS, warmup + cosine)");
-        plot.XLabel("step (dotted: end of epoch n)");
+        plot.XLabel("step");
         plot.YLabel("lr");
         var xs = run.Lr.Select(p => p.Step).ToArray();
         var ys = run.Lr.Select(p => p.Value).ToArray();
@@ -184,21 +184,28 @@ public static class Plots
         }
     }
 
+    /// <summary>A dotted line at the last step of each epoch, numbered on the top axis (every k-th number once
+    /// there are too many to read).</summary>
     private static void EpochEnds(Plot plot, RunSeries run)
     {
-        // Labels only while they stay readable; the lines alone beyond that.
-        bool label = run.EpochEnds.Length <= 20;
+        var ticks = new ScottPlot.TickGenerators.NumericManual();
+        int every = Math.Max(1, (int)Math.Ceiling(run.EpochEnds.Length / 15.0));
         for (int i = 0; i < run.EpochEnds.Length; i++)
         {
             var line = plot.Add.VerticalLine(run.EpochEnds[i], 1, Colors.Gray.WithAlpha(0.6), LinePattern.Dotted);
             line.ExcludeFromLegend = true;
-            if (label)
-            {
-                line.Text = $"{i + 1}";
-                line.LabelOppositeAxis = true;
-                line.LabelFontSize = 10;
-            }
+            if ((i + 1) % every == 0 || i == run.EpochEnds.Length - 1) ticks.AddMajor(run.EpochEnds[i], $"{i + 1}");
         }
+        if (run.EpochEnds.Length == 0) return;
+        plot.Axes.Top.TickGenerator = ticks;
+        plot.XLabel("step (top axis: end of epoch n)");
+    }
+
+    /// <summary>The top axis (epoch numbers) spans what the bottom one does.</summary>
+    private static void MatchTopAxis(Plot plot)
+    {
+        var limits = plot.Axes.GetLimits();
+        plot.Axes.SetLimitsX(limits.Left, limits.Right, plot.Axes.Top);
     }
 
     /// <summary>Limits that show every point, with room; one point gets a window of its own.</summary>
@@ -208,6 +215,7 @@ public static class Plots
         double xpad = xmax > xmin ? 0.02 * (xmax - xmin) : 1;
         double ypad = ymax > ymin ? 0.08 * (ymax - ymin) : Math.Max(Math.Abs(ymax) * 0.1, 1e-3);
         plot.Axes.SetLimits(xmin - xpad, xmax + xpad, ymin - (includeZero && ymin == 0 ? 0 : ypad), ymax + ypad);
+        MatchTopAxis(plot);
     }
 
     /// <summary>The EMA span: about a twenty-fifth of the run, between 5 and 500 steps.</summary>

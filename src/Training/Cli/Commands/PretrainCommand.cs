@@ -94,6 +94,7 @@ internal static class PretrainCommand
         ctx.Output.WriteLine($"run directory: {run.Root}");
         if (resumeInfo is not null) ctx.Output.WriteLine($"resuming from {config.Resume} at {start}");
         int stepsPerEpoch = EpochOrder.StepsPerEpoch(data.Train.Count, config.BatchSize);
+        string bestPath = new CheckpointStore(run.CheckpointDir, config.KeepLast).BestPath;
         JsonObject Summary(PretrainResult r, Pretrainer t) => new()
         {
             ["status"] = r.Status.ToString().ToLowerInvariant(),
@@ -106,7 +107,7 @@ internal static class PretrainCommand
             ["images_per_second"] = Finite(r.ImagesPerSecond),
             ["device"] = backend.Info.Name,
             ["last_checkpoint"] = r.LastCheckpoint,
-            ["best_checkpoint"] = File.Exists(Path.Combine(run.CheckpointDir, "best.safetensors")) ? Path.Combine(run.CheckpointDir, "best.safetensors") : null,
+            ["best_checkpoint"] = File.Exists(bestPath) ? bestPath : null,
             ["best_knn_top1"] = double.IsFinite(t.BestKnnTop1) ? t.BestKnnTop1 : null,
             ["wall_seconds"] = wall.Elapsed.TotalSeconds,
         };
