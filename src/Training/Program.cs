@@ -1,14 +1,30 @@
-// Entry point: wires Ctrl-C to a cancellation token (the trainer saves a checkpoint and stops cleanly)
-// and hands the arguments to the command line.
+// Entry point: wires Ctrl-C to a cancellation token and hands the arguments to the command line. The first
+// Ctrl-C is acknowledged at once on its own line (above the bars when they are shown); what stops where is up
+// to the phase in progress (a step finishes or is abandoned, an evaluation stops) and it says so. A second
+// Ctrl-C ends the process at once.
 using SimClr.Training.Cli;
+using SimClr.Training.Runs;
 
 using var cancel = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) =>
 {
-    // The first Ctrl-C asks for a clean stop; a second one ends the process at once.
-    if (cancel.IsCancellationRequested) return;
+    if (cancel.IsCancellationRequested)
+    {
+        ProgressView.Release();
+        return;
+    }
     e.Cancel = true;
-    Console.Error.WriteLine("stopping: saving a checkpoint (press Ctrl-C again to abort)");
-    cancel.Cancel();
+    ProgressView.Notice("Ctrl-C: stopping with a checkpoint (press Ctrl-C again to end at once)");
+    // Cancellation callbacks may write a checkpoint and end the process; they must not run on the thread that
+    // delivers the signal, which the runtime waits for.
+    ThreadPool.QueueUserWorkItem(_ => cancel.Cancel());
 };
-return CliApp.Run(args, new CliContext(Console.Out, Console.Error, cancel.Token));
+return CliApp.Run(args, new CliContext(Console.Out, Console.Error, cancel.Token)
+{
+    EndProcess = code =>
+    {
+        ProgressView.Release();
+        Console.Out.Flush();
+        Environment.Exit(code);
+    },
+});

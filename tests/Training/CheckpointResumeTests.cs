@@ -106,6 +106,88 @@ public class CheckpointResumeTests
     }
 
     [Fact]
+    public void CtrlCInsideALongStepAbandonsItWithTheStateFromBeforeTheStepAndResumeRepeatsItExactly()
+    {
+        string straight = TinyRun.NewDir("straight"), between = TinyRun.NewDir("between"), inside = TinyRun.NewDir("inside");
+        try
+        {
+            Assert.Equal(0, Cli.Run(TinyRun.Args(straight)).Code);
+            // Reference: Ctrl-C after step 8, between steps: the checkpoint holds the state after step 8.
+            using (var cancel = new CancellationTokenSource())
+            {
+                var hooks = new TrainingHooks { AfterStep = (step, _) => { if (step == 8) cancel.Cancel(); } };
+                Assert.Equal((int)ExitCode.Interrupted, Cli.Run(hooks, cancel.Token, TinyRun.Args(between)).Code);
+            }
+            // Ctrl-C inside step 9, with every step counted as long: step 9 is abandoned, and its checkpoint is
+            // the state from before it, the same as the reference's after step 8.
+            using (var cancel = new CancellationTokenSource())
+            {
+                var hooks = new TrainingHooks { InsideStep = step => { if (step == 9) cancel.Cancel(); }, AbandonAfter = TimeSpan.MinValue };
+                var (code, output, _) = Cli.Run(hooks, cancel.Token, [.. TinyRun.Args(inside).Select(a => a == "quiet" ? "plain" : a)]);
+                Assert.Equal((int)ExitCode.Interrupted, code);
+                Assert.Contains("abandoned step 9", output);
+            }
+            string saved = TinyRun.Checkpoint(inside, 8);
+            Assert.False(File.Exists(TinyRun.Checkpoint(inside, 9)));
+            var (_, info) = SimClr.Training.Checkpoints.Checkpoint.Read(saved);
+            Assert.Equal(new TrainingPosition(1, 8, 2), info.Position);
+            AssertSameTensors(TinyRun.Checkpoint(between, 8), saved);
+            Assert.Equal(saved, (string)System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(inside, "summary.json")))!["last_checkpoint"]!);
+
+            var resumed = Cli.Run("pretrain", "--resume", saved, "--progress", "quiet");
+            Assert.True(resumed.Code == 0, resumed.Err);
+            Assert.Equal(TinyRun.StepLosses(straight), TinyRun.StepLosses(inside));
+            AssertSameTensors(TinyRun.Checkpoint(straight, 12), TinyRun.Checkpoint(inside, 12));
+        }
+        finally
+        {
+            foreach (var d in new[] { straight, between, inside }) if (Directory.Exists(d)) Directory.Delete(d, true);
+        }
+    }
+
+    [Fact]
+    public void CtrlCInsideAShortStepLetsItFinish()
+    {
+        string dir = TinyRun.NewDir("short");
+        try
+        {
+            using var cancel = new CancellationTokenSource();
+            var hooks = new TrainingHooks { InsideStep = step => { if (step == 9) cancel.Cancel(); }, AbandonAfter = TimeSpan.MaxValue };
+            Assert.Equal((int)ExitCode.Interrupted, Cli.Run(hooks, cancel.Token, TinyRun.Args(dir)).Code);
+            var (_, info) = SimClr.Training.Checkpoints.Checkpoint.Read(TinyRun.Checkpoint(dir, 9));
+            Assert.Equal(new TrainingPosition(1, 9, 3), info.Position);
+            Assert.False(File.Exists(TinyRun.Checkpoint(dir, 8)));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Theory]
+    [InlineData("monitor")]
+    [InlineData("final")]
+    public void CtrlCDuringEvaluationStopsItAndExits130(string when)
+    {
+        string dir = TinyRun.NewDir("evalstop");
+        try
+        {
+            using var cancel = new CancellationTokenSource();
+            // "monitor": Ctrl-C after the last step lands in the kNN monitor of the last epoch; "final": in the
+            // evaluation that follows pretraining.
+            var hooks = when == "monitor"
+                ? new TrainingHooks { AfterStep = (step, _) => { if (step == 12) cancel.Cancel(); } }
+                : new TrainingHooks { BeforeEvaluation = cancel.Cancel };
+            string[] args = [.. TinyRun.Args(dir).Select(a => a switch { "none" => "full", "quiet" => "plain", _ => a }), "--knn-every", "0", "--linear-epochs", "2"];
+            var (code, output, err) = Cli.Run(hooks, cancel.Token, args);
+            Assert.True(code == (int)ExitCode.Interrupted, err);
+            var summary = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "summary.json")))!.AsObject();
+            Assert.Equal("interrupted", (string)summary["status"]!);
+            Assert.Null(summary["linear_top1"]);
+            Assert.Equal(TinyRun.Checkpoint(dir, 12), (string)summary["last_checkpoint"]!);
+            Assert.Contains(when == "monitor" ? "stopped during the kNN monitor after epoch 2" : "evaluation stopped", output);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
     public void NonFiniteLossStopsTheRunKeepsTheLastGoodCheckpointAndNamesTheStep()
     {
         string dir = TinyRun.NewDir("nan");

@@ -154,12 +154,36 @@ public class CliTests
     }
 
     [Fact]
-    public void InfoReportsTheCpuAndWhyThereIsNoCuda()
+    public void InfoReportsTheCpuAndWhyThereIsNoCudaNamingEachLibraryOnce()
     {
         var (code, output, _) = Cli.Run("info");
         Assert.Equal(0, code);
         Assert.Contains("cpu:", output);
-        Assert.True(output.Contains("no CUDA device:") || output.Contains("CUDA: available"), output);
+        var lines = output.Split('\n');
+        Assert.True(output.Contains("CUDA: not available (") || output.Contains("CUDA: available"), output);
+        foreach (var library in new[] { "NVRTC", "cuBLAS", "cuDNN" })
+            Assert.Single(lines, l => l.TrimStart().StartsWith(library + ":", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void WithoutCudaTheCpuIsAnnouncedInOneShortLine()
+    {
+        if (SimClr.Kernels.Cuda.CudaInfo.Probe().Available) Assert.Skip("a CUDA device is present: the CPU fallback is not taken here");
+        string png = Path.Combine(Path.GetTempPath(), $"simclr-device-{Guid.NewGuid():N}.png");
+        try
+        {
+            var (code, output, err) = Cli.Run("augment-preview", "--output", png, "--count", "2", "--shapes-count", "40");
+            Assert.True(code == 0, err);
+            var cudaLines = output.Split('\n').Where(l => l.Contains("CUDA", StringComparison.OrdinalIgnoreCase)).ToList();
+            Assert.Single(cudaLines);
+            Assert.StartsWith("device: cpu (", cudaLines[0]);
+            Assert.True(cudaLines[0].TrimEnd().Length <= 100, cudaLines[0]);
+
+            (code, output, err) = Cli.Run("augment-preview", "--output", png, "--count", "2", "--shapes-count", "40", "--verbose");
+            Assert.True(code == 0, err);
+            Assert.Contains("tried", output.Split('\n').Single(l => l.StartsWith("device: cpu (", StringComparison.Ordinal)));
+        }
+        finally { File.Delete(png); }
     }
 
     [Theory]

@@ -23,6 +23,9 @@ public class EndToEndTests
             Assert.True(File.Exists(Path.Combine(dir, "loss.png")));
             Assert.True(File.Exists(Path.Combine(dir, "lr.png")));
             Assert.True(File.Exists(Path.Combine(dir, "knn.png")));
+            Assert.True(File.Exists(Path.Combine(dir, "dashboard.png")));
+            Assert.True(File.Exists(Path.Combine(dir, "metrics.csv")));
+            Assert.Single(Directory.EnumerateFiles(dir, SimClr.Training.Runs.TensorBoardLog.FilePrefix + "*"));
             Assert.Equal("completed", (string)s["status"]!);
             // Explicitly on the CPU: on a GPU host `--device auto` would train on CUDA, where the margins differ.
             Assert.StartsWith("cpu", (string)s["device"]!);
@@ -59,10 +62,6 @@ internal static class ShortDefault
 
 internal static class FashionMnistShort
 {
-    public static readonly string[] Args =
-    [
-        "--dataset", "fashion-mnist", "--train-subset", "2000", "--test-subset", "1000", "--width", "0.125",
-        "--batch-size", "64", "--epochs", "5", "--warmup-epochs", "1", "--lr-scaling", "sqrt", "--base-lr", "0.6",
-        "--knn-every", "0", "--linear-epochs", "30", "--device", "cpu",
-    ];
+    /// <summary>The README's Fashion-MNIST command: the preset, on the CPU (a GPU host's `--device auto` would train on CUDA).</summary>
+    public static readonly string[] Args = ["--preset", "fashion-mnist-cpu", "--device", "cpu"];
 }

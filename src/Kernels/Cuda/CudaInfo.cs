@@ -83,18 +83,25 @@ public sealed record CudaInfo(
         return $"{major}.{minor}.{patch}";
     }
 
-    /// <summary>Human-readable lines for `info`.</summary>
+    /// <summary>Human-readable lines for `info`: each library once, with its version and where it was loaded
+    /// from, or why it was not found.</summary>
     public IReadOnlyList<string> ToLines()
     {
         var lines = new List<string> { Available ? "CUDA: available" : $"CUDA: not available ({Reason})" };
-        if (DriverVersion is not null) lines.Add($"  driver API version: {DriverVersion}");
+        if (DriverVersion is not null) lines.Add($"  driver API version: {DriverVersion}{LoadedFrom(CudaLibrary.Driver)}");
         foreach (var d in Devices) lines.Add($"  device {d}");
-        lines.Add($"  NVRTC: {NvrtcVersion ?? "not found"}");
-        lines.Add($"  cuBLAS: {CublasVersion ?? "not found"}");
-        lines.Add($"  cuDNN: {CudnnVersion ?? "not found"}");
-        foreach (var l in Libraries) lines.Add($"  loaded {l.FileName} from {l.Path}");
-        foreach (var p in LibraryProblems) lines.Add($"  {p}");
+        lines.Add(LibraryLine("NVRTC", NvrtcVersion, CudaLibrary.Nvrtc));
+        lines.Add(LibraryLine("cuBLAS", CublasVersion, CudaLibrary.Cublas));
+        lines.Add(LibraryLine("cuDNN", CudnnVersion, CudaLibrary.Cudnn));
         lines.Add($"  kernels: {string.Join(", ", KernelModules)} ({KernelSource})");
         return lines;
     }
+
+    private string LibraryLine(string name, string? version, CudaLibrary library) =>
+        version is not null ? $"  {name}: {version}{LoadedFrom(library)}"
+        : LibraryProblems.FirstOrDefault(p => p.StartsWith(name + ":", StringComparison.Ordinal)) is { } problem ? $"  {problem}"
+        : $"  {name}: not found";
+
+    private string LoadedFrom(CudaLibrary library) =>
+        Libraries.FirstOrDefault(l => l.Library == library) is { } l ? $", {l.FileName} from {l.Path}" : "";
 }

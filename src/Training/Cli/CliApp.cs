@@ -13,10 +13,13 @@ using SimClr.Training.Data;
 
 namespace SimClr.Training.Cli;
 
-/// <summary>Where a command writes, the token Ctrl-C cancels, and optional hooks for tests.</summary>
+/// <summary>Where a command writes, the token Ctrl-C cancels, and optional hooks for tests. EndProcess, when set
+/// (by Program), ends the process with an exit code at once: used when a Ctrl-C abandons a step that cannot be
+/// waited for; without it (tests) the command returns normally once the step is over.</summary>
 public sealed record CliContext(TextWriter Output, TextWriter Error, CancellationToken Cancel)
 {
     public Pretraining.TrainingHooks? Hooks { get; init; }
+    public Action<int>? EndProcess { get; init; }
 }
 
 public static class CliApp

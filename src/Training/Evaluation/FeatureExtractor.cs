@@ -19,9 +19,21 @@ public static class FeatureExtractor
     };
 
     public static (FeatureSet Train, FeatureSet Test) Extract(IBackend<float> backend, SimClrModel<float> model, RunConfig config, DatasetSplits data) =>
-        (Extract(backend, model, config, data.Train), Extract(backend, model, config, data.Test));
+        Extract(backend, model, config, data, null, CancellationToken.None);
 
-    public static FeatureSet Extract(IBackend<float> backend, SimClrModel<float> model, RunConfig config, ImageDataset set)
+    public static FeatureSet Extract(IBackend<float> backend, SimClrModel<float> model, RunConfig config, ImageDataset set) =>
+        Extract(backend, model, config, set, null, CancellationToken.None);
+
+    /// <summary>Features of both splits; <paramref name="progress"/> counts images over train, then test.</summary>
+    public static (FeatureSet Train, FeatureSet Test) Extract(IBackend<float> backend, SimClrModel<float> model, RunConfig config, DatasetSplits data,
+        IProgress<long>? progress, CancellationToken cancel) =>
+        (Extract(backend, model, config, data.Train, progress, cancel),
+         Extract(backend, model, config, data.Test, progress is null ? null : new ProgressRelay(n => progress.Report(data.Train.Count + n)), cancel));
+
+    /// <summary>Features of <paramref name="set"/>; reports the images done after each chunk and stops between
+    /// chunks when <paramref name="cancel"/> is set (OperationCanceledException).</summary>
+    public static FeatureSet Extract(IBackend<float> backend, SimClrModel<float> model, RunConfig config, ImageDataset set,
+        IProgress<long>? progress, CancellationToken cancel)
     {
         var spec = IdentitySpec(config.AugmentSpec());
         int chunk = model.InputShape[0], d = model.FeatureDim;
@@ -44,7 +56,15 @@ public static class FeatureExtractor
             var f = featureBatch.Rows(0, rows);
             model.EncodeFeatures(f, v);
             backend.Download(host.AsSpan(start * d, rows * d), f);
+            progress?.Report(start + rows);
+            cancel.ThrowIfCancellationRequested();
         }
         return new FeatureSet(host, set.Labels, d);
     }
+}
+
+/// <summary>Forwards reports synchronously (System.Progress posts them to a context, later and out of order).</summary>
+internal sealed class ProgressRelay(Action<long> report) : IProgress<long>
+{
+    public void Report(long value) => report(value);
 }

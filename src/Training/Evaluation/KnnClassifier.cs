@@ -10,7 +10,12 @@ public static class KnnClassifier
     /// <summary>Similarities are computed for this many test rows at a time.</summary>
     private const int ChunkRows = 256;
 
-    public static Accuracy Evaluate(IBackend<float> backend, FeatureSet train, FeatureSet test, int classes, int k, double temperature)
+    public static Accuracy Evaluate(IBackend<float> backend, FeatureSet train, FeatureSet test, int classes, int k, double temperature) =>
+        Evaluate(backend, train, test, classes, k, temperature, null, CancellationToken.None);
+
+    /// <summary>Reports the test rows voted after each chunk; stops between chunks when <paramref name="cancel"/> is set.</summary>
+    public static Accuracy Evaluate(IBackend<float> backend, FeatureSet train, FeatureSet test, int classes, int k, double temperature,
+        IProgress<long>? progress, CancellationToken cancel)
     {
         if (train.Dim != test.Dim) throw new ArgumentException($"train features have {train.Dim} dims, test {test.Dim}");
         int n = train.Count, d = train.Dim;
@@ -37,6 +42,8 @@ public static class KnnClassifier
                 if (rank == 0) top1++;
                 if (rank < 5) top5++;
             }
+            progress?.Report(start + m);
+            cancel.ThrowIfCancellationRequested();
         }
         return new Accuracy((double)top1 / test.Count, (double)top5 / test.Count);
     }

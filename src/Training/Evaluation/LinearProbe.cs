@@ -29,18 +29,29 @@ public static class LinearProbe
     internal const uint OrderStream = 0x11EA5;
 
     /// <summary>Trains on <paramref name="train"/> and reports accuracy on <paramref name="test"/>.</summary>
-    public static Accuracy Evaluate(FeatureSet train, FeatureSet test, int classes, LinearProbeOptions o)
+    public static Accuracy Evaluate(FeatureSet train, FeatureSet test, int classes, LinearProbeOptions o) =>
+        Evaluate(train, test, classes, o, null, CancellationToken.None);
+
+    /// <summary>As above; reports the epochs done and stops between epochs when <paramref name="cancel"/> is set
+    /// (OperationCanceledException).</summary>
+    public static Accuracy Evaluate(FeatureSet train, FeatureSet test, int classes, LinearProbeOptions o,
+        IProgress<long>? progress, CancellationToken cancel)
     {
         if (train.Dim != test.Dim) throw new ArgumentException($"train features have {train.Dim} dims, test {test.Dim}");
         if (train.Count == 0 || test.Count == 0) throw new ArgumentException("linear evaluation needs non-empty train and test sets");
         var (mean, invStd) = Standardizer(train);
-        var (w, b) = Fit(Standardize(train, mean, invStd), train.Labels, train.Dim, classes, o);
+        var (w, b) = Fit(Standardize(train, mean, invStd), train.Labels, train.Dim, classes, o, progress, cancel);
         return Score(Standardize(test, mean, invStd), test.Labels, w, b, classes, train.Dim);
     }
 
     /// <summary>The classifier (W [classes, d] row-major, b [classes]) trained on standardized rows
     /// <paramref name="xTrain"/> [labels.Length, d].</summary>
-    internal static (float[] W, float[] B) Fit(float[] xTrain, int[] labels, int d, int classes, LinearProbeOptions o)
+    internal static (float[] W, float[] B) Fit(float[] xTrain, int[] labels, int d, int classes, LinearProbeOptions o) =>
+        Fit(xTrain, labels, d, classes, o, null, CancellationToken.None);
+
+    /// <summary>As above; reports the epochs done and stops between epochs when <paramref name="cancel"/> is set.</summary>
+    internal static (float[] W, float[] B) Fit(float[] xTrain, int[] labels, int d, int classes, LinearProbeOptions o,
+        IProgress<long>? progress, CancellationToken cancel)
     {
         var w = new float[classes * d];
         var b = new float[classes];
@@ -78,6 +89,8 @@ public static class LinearProbe
                 NesterovStep(w, vw, gw, 1f / count, (float)o.WeightDecay, (float)o.Momentum, lr);
                 NesterovStep(b, vb, gb, 1f / count, 0f, (float)o.Momentum, lr);
             }
+            progress?.Report(epoch + 1);
+            cancel.ThrowIfCancellationRequested();
         }
         return (w, b);
     }

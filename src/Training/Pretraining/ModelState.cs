@@ -68,20 +68,36 @@ public static class ModelState
     public static ExpectedTensor ExpectedOf(StoreEntry e) =>
         new(e.Name, e.Kind == StoreTensorKind.Counter ? SafeDType.I64 : SafeDType.F32, e.Shape.ToArray());
 
-    public static void Save(SafeTensorsWriter w, ParameterStore<float> store, Storage<float> momentum)
+    public static void Save(SafeTensorsWriter w, ParameterStore<float> store, Storage<float> momentum) => Snapshot(store, momentum)(w);
+
+    /// <summary>Copies the whole state to the host now and returns what adds it to a checkpoint later, so a checkpoint
+    /// can hold the state from before a step that is still running (an abandoned CPU step on Ctrl-C).</summary>
+    public static Action<SafeTensorsWriter> Snapshot(ParameterStore<float> store, Storage<float> momentum)
     {
+        var adds = new List<Action<SafeTensorsWriter>>();
         foreach (var e in store.Entries)
         {
-            if (e.Kind == StoreTensorKind.Counter) w.Add<long>(e.Name, [store.GetCounter(e.Name)], []);
-            else w.Add<float>(e.Name, store.GetHost(e.Name), e.Shape.ToArray());
+            int[] shape = e.Shape.ToArray();
+            if (e.Kind == StoreTensorKind.Counter)
+            {
+                long counter = store.GetCounter(e.Name);
+                adds.Add(w => w.Add<long>(e.Name, [counter], []));
+            }
+            else
+            {
+                var values = store.GetHost(e.Name);
+                adds.Add(w => w.Add<float>(e.Name, values, shape));
+            }
         }
         foreach (var e in store.Entries.Where(e => e.Kind == StoreTensorKind.Parameter))
         {
             var view = store.StateView(momentum, e.Name);
             var host = new float[view.Length];
             store.Backend.Download<float>(host, view);
-            w.Add<float>(Checkpoint.MomentumPrefix + e.Name, host, e.Shape.ToArray());
+            int[] shape = e.Shape.ToArray();
+            adds.Add(w => w.Add<float>(Checkpoint.MomentumPrefix + e.Name, host, shape));
         }
+        return w => { foreach (var add in adds) add(w); };
     }
 
     /// <summary>Validates <paramref name="file"/> against the model, then loads it (momentum too when given).

@@ -8,9 +8,13 @@
 // the checkpoint holds parameters, BN statistics, counters and momentum, so a resumed run continues exactly.
 // A Ctrl-C checkpoint also holds the interrupted epoch's loss readings so far (sum and count), so the epoch's
 // loss record after a resume averages all of its steps, not only the resumed ones.
+// Ctrl-C inside a long CPU step abandons it (StepInterruption). Epochs are numbered from 1 in every record and
+// message: a step record carries the epoch it belongs to, an epoch or knn record the epoch just completed.
 // Data parallelism (DataParallel): each rank takes its slice of the step's B indices and builds its views, one
-// all-reduce sums the gradients before LARS, a stop asked on any rank stops all, and only rank 0 writes (on the
-// other ranks run and metrics are null).
+// all-reduce sums the gradients before LARS, a stop asked on any rank stops all at the same step boundary
+// (so with more than one rank a step is never abandoned and the kNN monitor is not cut short: a rank that
+// left alone would leave the others waiting in a collective), and only rank 0 writes (on the other ranks run
+// and metrics are null).
 using System.Diagnostics;
 using SimClr.Kernels;
 using SimClr.Layers;
@@ -30,18 +34,31 @@ public enum PretrainStatus { Completed, Paused, Interrupted, Diverged }
 public sealed record PretrainResult(PretrainStatus Status, TrainingPosition Position, string? LastCheckpoint, double ImagesPerSecond,
     double? LastKnnTop1, string? Problem);
 
-/// <summary>Test hooks: called after each optimizer step with the global step and the store.</summary>
+/// <summary>Test hooks: called after each optimizer step with the global step and the store; inside each step
+/// (after backward, before the update) with the step it will complete; before the final evaluation; and the
+/// step time left above which a Ctrl-C abandons a CPU step (StepInterruption.DefaultAbandonAfter unless set).</summary>
 public sealed class TrainingHooks
 {
     public Action<long, ParameterStore<float>>? AfterStep { get; init; }
+    public Action<long>? InsideStep { get; init; }
+    public Action? BeforeEvaluation { get; init; }
+    public TimeSpan? AbandonAfter { get; init; }
 }
 
 public sealed class Pretrainer(IBackend<float> backend, RunConfig config, DatasetSplits data, RunDirectory? run, MetricsLog? metrics)
 {
+    /// <summary>Called with the result when a Ctrl-C abandons a step, right after its checkpoint is written, while
+    /// the step still runs: the command reports and ends the process there.</summary>
+    public Action<PretrainResult>? OnAbandoned { get; init; }
+
+    /// <summary>The best kNN top-1 so far (NaN before any), after Run.</summary>
+    public double BestKnnTop1 { get; private set; } = double.NaN;
+
     public PretrainResult Run(SimClrModel<float> model, Storage<float> momentum, TrainingPosition start, double bestMetric,
         IProgressSink progress, CancellationToken cancel, TrainingHooks? hooks = null, EpochLoss resumedEpochLoss = default, DataParallel? parallel = null)
     {
         parallel ??= DataParallel.Single;
+        BestKnnTop1 = bestMetric;
         var train = data.Train;
         int b = config.BatchSize, pairs = b / parallel.Size;
         int stepsPerEpoch = EpochOrder.StepsPerEpoch(train.Count, b);
@@ -52,6 +69,9 @@ public sealed class Pretrainer(IBackend<float> backend, RunConfig config, Datase
         var store = model.Parameters;
         var checkpoints = parallel.IsWriter ? new CheckpointStore(run!.CheckpointDir, config.KeepLast) : null;
         bool readEveryStep = backend.Info.Device == DeviceKind.Cpu;
+        bool alone = parallel.Size == 1;
+        // With other ranks a phase can only stop where all of them agree to (AgreeToStop), never on its own.
+        var phaseCancel = alone ? cancel : CancellationToken.None;
 
         using var images = ResidentImages.Upload(backend, train);
         using var indices = backend.Allocate<int>(pairs);
@@ -65,15 +85,40 @@ public sealed class Pretrainer(IBackend<float> backend, RunConfig config, Datase
         double? lastKnn = null;
         string? lastCheckpoint = null;
         double lastLoss = double.NaN;
+        var epochLoss = start.EpochStep > 0 ? resumedEpochLoss : default;
         var clock = Stopwatch.StartNew();
         long imagesSeen = 0;
         int stopAt = config.StopAfter > 0 ? Math.Min(config.StopAfter, config.Epochs) : config.Epochs;
+        var estimate = new RunEstimate(config, (long)stepsPerEpoch * config.Epochs, train.Count, data.Test.Count, backend.Info.Name);
+        var interruption = new StepInterruption(backend.Info.Device,
+            alone ? hooks?.AbandonAfter ?? StepInterruption.DefaultAbandonAfter : StepInterruption.Never);
+        using var onCancel = cancel.Register(() => interruption.OnCancel((at, state, how) =>
+        {
+            // The state and the epoch's loss readings are those from before the abandoned step.
+            string? path = checkpoints?.Save(Info(at, lastLoss, bestMetric, epochLoss), state, isBest: false);
+            progress.Message($"abandoned step {at.Step + 1} ({how}); checkpoint {path} holds the state after step {at.Step}, where --resume repeats it");
+            var abandoned = new PretrainResult(PretrainStatus.Interrupted, at, path, Rate(imagesSeen, clock), lastKnn, null);
+            OnAbandoned?.Invoke(abandoned);
+            return abandoned;
+        }, progress.Message));
 
+        if (start.Step == 0 && config.Eval != EvalMode.None)
+        {
+            // Epoch 0: the kNN of the encoder before any step, which is the random-init encoder the final
+            // evaluation compares with (same seed); the plots draw it as the baseline.
+            if (KnnMonitor(model, "kNN baseline (random init)", progress, phaseCancel) is not { } baseline)
+                return new PretrainResult(PretrainStatus.Interrupted, start, null, 0, null, null);
+            metrics?.Append(new MetricRecord("knn", 0, 0, new Dictionary<string, double> { ["knn_top1"] = baseline.Top1, ["knn_top5"] = baseline.Top5 }));
+            progress.Message($"epoch 0 (random init): kNN top-1 {baseline.Top1:P1}");
+            clock.Restart();
+            // Reporting the starting step again tells the row that its steps begin only now.
+            progress.Update(start.Step, start.Epoch, 0, null, schedule.At(start.Step));
+        }
         for (int epoch = start.Epoch; epoch < config.Epochs; epoch++)
         {
             var order = EpochOrder.Permutation(config.Seed, epoch, train.Count);
             int firstStep = epoch == start.Epoch ? start.EpochStep : 0;
-            var epochLoss = epoch == start.Epoch && firstStep > 0 ? resumedEpochLoss : default;
+            if (epoch != start.Epoch) epochLoss = default;
             var epochClock = Stopwatch.StartNew();
             for (int s = firstStep; s < stepsPerEpoch; s++)
             {
@@ -81,9 +126,11 @@ public sealed class Pretrainer(IBackend<float> backend, RunConfig config, Datase
                 {
                     var at = new TrainingPosition(epoch, step, s);
                     lastCheckpoint = checkpoints?.Save(Info(at, lastLoss, bestMetric, epochLoss), w => ModelState.Save(w, store, momentum), isBest: false);
-                    progress.Message($"interrupted at {at}; checkpoint {lastCheckpoint}");
+                    progress.Message($"stopped after step {at.Step} (epoch {epoch + 1}, {s} of its {stepsPerEpoch} steps done); checkpoint {lastCheckpoint}");
                     return new PretrainResult(PretrainStatus.Interrupted, at, lastCheckpoint, Rate(imagesSeen, clock), lastKnn, null);
                 }
+                interruption.Begin(new TrainingPosition(epoch, step, s), () => ModelState.Snapshot(store, momentum));
+                var stepClock = Stopwatch.StartNew();
                 parallel.Slice(EpochOrder.Batch(order, s, b)).CopyTo(hostIndices);
                 backend.Upload(indices.AsTensor(), hostIndices);
                 backend.AugmentViews(viewBatch.Rows(0, pairs), images.Images, indices.AsTensor(), images.Shape, spec, new AugmentKey(config.Seed, epoch, 0));
@@ -92,9 +139,11 @@ public sealed class Pretrainer(IBackend<float> backend, RunConfig config, Datase
                 var loss = model.Forward(viewBatch);
                 model.Backward();
                 parallel.AllReduceGradients(store);
+                hooks?.InsideStep?.Invoke(step + 1);
                 double lr = schedule.At(step);
                 backend.LarsUpdate(store.Parameters, momentum.AsTensor(), store.Gradients, store.Segments, normScratch.AsTensor(),
                     new LarsHyper(lr, config.Momentum, config.WeightDecay, config.TrustCoefficient));
+                if (interruption.End(stepClock.Elapsed.TotalSeconds) is { } abandoned) return abandoned;
                 step++;
                 imagesSeen += b;
                 bool read = readEveryStep || step % config.LossEvery == 0 || s == stepsPerEpoch - 1;
@@ -108,30 +157,39 @@ public sealed class Pretrainer(IBackend<float> backend, RunConfig config, Datase
                         string when = readEveryStep || config.LossEvery == 1 ? $"at step {step}" : $"at step {step} (read every {config.LossEvery} steps; it became non-finite after step {step - config.LossEvery})";
                         string kept = checkpoints?.Latest() is { } p ? $"the last good checkpoint is {p}" : "no checkpoint had been written yet";
                         string problem = $"the loss is {stepLoss.Value} {when}, epoch {epoch + 1}; the run stopped and {kept}";
-                        metrics?.Append(new MetricRecord("diverged", step, epoch, new Dictionary<string, double> { ["loss"] = stepLoss.Value, ["lr"] = lr }));
+                        metrics?.Append(new MetricRecord("diverged", step, epoch + 1, new Dictionary<string, double> { ["loss"] = stepLoss.Value, ["lr"] = lr }));
                         return new PretrainResult(PretrainStatus.Diverged, new TrainingPosition(epoch, step, s + 1), checkpoints?.Latest(), Rate(imagesSeen, clock), lastKnn, problem);
                     }
                     lastLoss = stepLoss.Value;
                     epochLoss = epochLoss.Add(lastLoss);
-                    metrics?.Append(new MetricRecord("step", step, epoch, new Dictionary<string, double> { ["loss"] = lastLoss, ["lr"] = lr }));
+                    metrics?.Append(new MetricRecord("step", step, epoch + 1, new Dictionary<string, double> { ["loss"] = lastLoss, ["lr"] = lr }));
                 }
                 hooks?.AfterStep?.Invoke(step, store);
                 progress.Update(step, epoch, Rate(imagesSeen, clock), stepLoss, lr);
+                if (estimate.AfterStep(step, clock.Elapsed.TotalSeconds) is { } longRun) progress.Message(longRun);
             }
 
             int done = epoch + 1;
             double epochRate = (stepsPerEpoch - firstStep) * (double)b / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9);
             var epochValues = new Dictionary<string, double> { ["loss"] = epochLoss.Mean, ["images_per_second"] = epochRate, ["seconds"] = epochClock.Elapsed.TotalSeconds };
             metrics?.Append(new MetricRecord("epoch", step, done, epochValues));
+            epochLoss = default;
             bool isBest = false;
             if (config.Eval != EvalMode.None && (done == config.Epochs || (config.KnnEvery > 0 && done % config.KnnEvery == 0)))
             {
-                var knn = KnnMonitor(model);
-                lastKnn = knn.Top1;
-                metrics?.Append(new MetricRecord("knn", step, done, new Dictionary<string, double> { ["knn_top1"] = knn.Top1, ["knn_top5"] = knn.Top5 }));
-                isBest = !(knn.Top1 <= bestMetric);
-                if (isBest) bestMetric = knn.Top1;
-                progress.Message($"epoch {done}/{config.Epochs}: loss {epochValues["loss"]:F4}, kNN top-1 {knn.Top1:P1}, {epochRate:F0} img/s");
+                var knn = KnnMonitor(model, $"kNN monitor (epoch {done})", progress, phaseCancel);
+                if (knn is null)
+                {
+                    var stopped = new TrainingPosition(done, step, 0);
+                    lastCheckpoint = checkpoints?.Save(Info(stopped, lastLoss, bestMetric, default), w => ModelState.Save(w, store, momentum), isBest: false);
+                    progress.Message($"stopped during the kNN monitor after epoch {done}; checkpoint {lastCheckpoint}");
+                    return new PretrainResult(PretrainStatus.Interrupted, stopped, lastCheckpoint, Rate(imagesSeen, clock), lastKnn, null);
+                }
+                lastKnn = knn.Value.Top1;
+                metrics?.Append(new MetricRecord("knn", step, done, new Dictionary<string, double> { ["knn_top1"] = knn.Value.Top1, ["knn_top5"] = knn.Value.Top5 }));
+                isBest = !(knn.Value.Top1 <= bestMetric);
+                if (isBest) BestKnnTop1 = bestMetric = knn.Value.Top1;
+                progress.Message($"epoch {done}/{config.Epochs}: loss {epochValues["loss"]:F4}, kNN top-1 {knn.Value.Top1:P1}, {epochRate:F0} img/s");
             }
             else
             {
@@ -154,9 +212,17 @@ public sealed class Pretrainer(IBackend<float> backend, RunConfig config, Datase
 
     private static double Rate(long images, Stopwatch clock) => images / Math.Max(clock.Elapsed.TotalSeconds, 1e-9);
 
-    private Accuracy KnnMonitor(SimClrModel<float> model)
+    /// <summary>The kNN monitor, with a row per phase titled by <paramref name="title"/>; null when Ctrl-C stopped it.</summary>
+    private Accuracy? KnnMonitor(SimClrModel<float> model, string title, IProgressHost progress, CancellationToken cancel)
     {
-        var features = FeatureExtractor.Extract(backend, model, config, data);
-        return KnnClassifier.Evaluate(backend, features.Train, features.Test, data.Train.ClassCount, config.KnnK, config.KnnTemperature);
+        try
+        {
+            var features = EvaluationProgress.Features(progress, $"{title}: features", backend, model, config, data, cancel, RowEnd.Remove);
+            return EvaluationProgress.Knn(progress, $"{title}: votes", backend, features, data.Train.ClassCount, config, cancel, RowEnd.Remove);
+        }
+        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+        {
+            return null;
+        }
     }
 }

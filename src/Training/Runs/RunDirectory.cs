@@ -1,5 +1,9 @@
-// One folder per run: config.json, metrics.jsonl (one JSON object per line, appended as the run goes),
-// plots, checkpoints/ and summary.json. Where that folder is, and what a run may do to it:
+// One folder per run: config.json, metrics.jsonl (one JSON object per line, appended as the run goes) with
+// the same records in metrics.csv and a TensorBoard event file, plots, checkpoints/ and summary.json.
+// Records: {"kind", "step", "epoch", "time" (unix seconds), values...}. Epochs count from 1: a "step" record
+// carries the epoch its step belongs to, an "epoch" or "knn" record the epoch just completed, and epoch 0 is
+// the encoder before any step (the random-init kNN baseline). "step" is the number of optimizer steps done.
+// Where that folder is, and what a run may do to it:
 //   - a fresh run uses --out, or runs/<--name>, or runs/<UTC timestamp>; --name is one plain folder name, so a
 //     run cannot land outside runs/; a folder that already holds another run (config, metrics, summary or
 //     checkpoints) is refused, never overwritten;
@@ -9,8 +13,8 @@
 //   - Plan decides all this without touching the disk, so a refusal costs nothing; Create makes the folders,
 //     checks they can be written (a read-only folder is one line before any training), and removes the
 //     temporary files a killed run left there.
-// Every file here is written atomically (Io/AtomicFile) except metrics.jsonl, which grows by appends: an
-// append that fails is cut back, so the file always holds whole records and the earlier ones are untouched.
+// Every file here is written atomically (Io/AtomicFile) except the three metrics logs, which grow by appends:
+// an append that fails is cut back, so each file always holds whole records and the earlier ones are untouched.
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -151,10 +155,15 @@ public sealed class RunDirectory
     }
 }
 
-/// <summary>One metrics record: its kind (step, epoch, knn, eval) and named numbers.</summary>
-public sealed record MetricRecord(string Kind, long Step, int Epoch, IReadOnlyDictionary<string, double> Values);
+/// <summary>One metrics record: its kind (step, epoch, knn, eval, diverged), named numbers, and the wall time
+/// (unix seconds) it was logged at, which MetricsLog.Append fills in.</summary>
+public sealed record MetricRecord(string Kind, long Step, int Epoch, IReadOnlyDictionary<string, double> Values)
+{
+    public double? Time { get; init; }
+}
 
-/// <summary>Appends one JSON line per record; keeps them in memory for the plots.</summary>
+/// <summary>Appends one JSON line per record, and the same record to metrics.csv and the TensorBoard file; keeps
+/// them in memory for the plots.</summary>
 public sealed class MetricsLog
 {
     /// <summary>A metrics file larger than this is not one this program wrote (a long run writes megabytes).</summary>
@@ -162,20 +171,33 @@ public sealed class MetricsLog
 
     private readonly string _path;
     private readonly List<MetricRecord> _records = [];
+    private readonly MetricsCsv _csv;
+    private readonly TensorBoardLog _events;
 
     public MetricsLog(string path, bool resuming)
     {
         _path = path;
+        string dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        _csv = new MetricsCsv(Path.Combine(dir, "metrics.csv"));
+        _events = new TensorBoardLog(dir);
         if (resuming && Path.Exists(path)) Reload(path);
         else AtomicFile.WriteText(path, "");
+        _csv.Rewrite(_records);
+        _events.Rewrite(_records);
     }
 
     public IReadOnlyList<MetricRecord> Records => _records;
 
+    public string CsvPath => _csv.Path;
+    public string EventsPath => _events.Path;
+
     public void Append(MetricRecord r)
     {
+        if (r.Time is null) r = r with { Time = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0 };
         _records.Add(r);
         AppendLine(Format(r));
+        _csv.Append(r, _records);
+        _events.Append(r);
     }
 
     /// <summary>A resumed run drops records past its checkpoint, since those steps are replayed. The file is
@@ -184,25 +206,30 @@ public sealed class MetricsLog
     {
         _records.RemoveAll(r => r.Step > step);
         AtomicFile.WriteText(_path, string.Concat(_records.Select(r => Format(r) + "\n")));
+        _csv.Rewrite(_records);
+        _events.Rewrite(_records);
     }
 
     private static string Format(MetricRecord r)
     {
-        var o = new JsonObject { ["kind"] = r.Kind, ["step"] = r.Step, ["epoch"] = r.Epoch };
+        var o = new JsonObject { ["kind"] = r.Kind, ["step"] = r.Step, ["epoch"] = r.Epoch, ["time"] = r.Time };
         foreach (var (k, v) in r.Values) o[k] = double.IsFinite(v) ? JsonValue.Create(v) : JsonValue.Create(v.ToString(CultureInfo.InvariantCulture));
         return o.ToJsonString();
     }
 
     /// <summary>Adds one line with one write. If the write fails (a full disk) the file is cut back to its
     /// length before, so no torn line follows the earlier records.</summary>
-    private void AppendLine(string line)
+    private void AppendLine(string line) => AppendCutBack(_path, Encoding.UTF8.GetBytes(line + "\n"));
+
+    /// <summary>Appends <paramref name="bytes"/> to <paramref name="path"/> with one write; on failure the file is
+    /// cut back to its length before and the failure is one line (WriteFailure).</summary>
+    internal static void AppendCutBack(string path, ReadOnlySpan<byte> bytes)
     {
-        var bytes = Encoding.UTF8.GetBytes(line + "\n");
         FileStream? file = null;
         long before = -1;
         try
         {
-            file = new FileStream(_path, FileMode.OpenOrCreate, FileAccess.Write, FileShare.Read, bufferSize: 0);
+            file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.Write, FileShare.Read, bufferSize: 0);
             before = file.Seek(0, SeekOrigin.End);
             file.Write(bytes);
         }
@@ -213,10 +240,10 @@ public sealed class MetricsLog
                 try { file.SetLength(before); }
                 catch (IOException)
                 {
-                    // Cutting back failed too; Reload skips a torn last line, so the earlier records still read.
+                    // Cutting back failed too; readers skip a torn last record, so the earlier ones still read.
                 }
             }
-            throw WriteFailure.For(_path, e);
+            throw WriteFailure.For(path, e);
         }
         finally { file?.Dispose(); }
     }
@@ -234,8 +261,9 @@ public sealed class MetricsLog
                     || o["epoch"] is not JsonValue epochValue || !epochValue.TryGetValue(out int epoch)) continue;
                 var values = new Dictionary<string, double>();
                 foreach (var (k, v) in o)
-                    if (k is not ("kind" or "step" or "epoch") && v is JsonValue jv && jv.TryGetValue(out double d)) values[k] = d;
-                _records.Add(new MetricRecord(kind, step, epoch, values));
+                    if (k is not ("kind" or "step" or "epoch" or "time") && v is JsonValue jv && jv.TryGetValue(out double d)) values[k] = d;
+                double? time = o["time"] is JsonValue t && t.TryGetValue(out double seconds) ? seconds : null;
+                _records.Add(new MetricRecord(kind, step, epoch, values) { Time = time });
             }
             catch (Exception e) when (e is JsonException or ArgumentException or InvalidOperationException)
             {

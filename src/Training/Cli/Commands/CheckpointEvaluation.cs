@@ -1,7 +1,8 @@
 // linear-eval and knn on a saved checkpoint: the encoder is the checkpoint's, the data and the evaluation
 // settings are the command line's (with --init-from instead, the encoder is a torchvision state_dict's). Each
 // protocol runs twice, on the checkpoint's encoder and on a random-init encoder of the same architecture and
-// seed, so the printed gap is what pretraining bought.
+// seed, so the printed gap is what pretraining bought. Each phase (features, probe or vote) has a progress
+// row; Ctrl-C stops the evaluation and exits 130.
 using SimClr.Layers;
 using SimClr.Training.Checkpoints;
 using SimClr.Training.Config;
@@ -9,6 +10,7 @@ using SimClr.Training.Data;
 using SimClr.Training.Evaluation;
 using SimClr.Training.Interop;
 using SimClr.Training.Pretraining;
+using SimClr.Training.Runs;
 using static SimClr.Training.Cli.Commands.CommandSupport;
 
 namespace SimClr.Training.Cli.Commands;
@@ -37,6 +39,7 @@ internal static class CheckpointEvaluation
             LinearWeightDecay = requested.LinearWeightDecay,
             LinearBatchSize = requested.LinearBatchSize,
             Device = requested.Device,
+            Verbosity = requested.Verbosity,
         };
         var data = LoadData(config);
         if (data.Train.Shape.Height != info.Config.ImageSize || data.Train.Shape.Width != info.Config.ImageSize)
@@ -55,26 +58,35 @@ internal static class CheckpointEvaluation
 
     private static int Evaluate(RunConfig config, DatasetSplits data, Action<SimClrModel<float>> load, string source, CliContext ctx, EvalKind kind)
     {
-        using var backend = BackendFactory.Create(DeviceRequest.Parse(config.Device), ctx.Output);
+        using var backend = BackendFactory.Create(DeviceRequest.Parse(config.Device), ctx.Output, config.Verbosity);
         int evalBatch = Math.Min(config.BatchSize, 128);
         using var model = ModelState.Build(backend, config, data.Train.Shape.Height, data.Train.Shape.Width, evalBatch);
         load(model);
         ctx.Output.WriteLine($"evaluating {source} on {data.Train.Name} / {data.Test.Name}");
-        var trained = FeatureExtractor.Extract(backend, model, config, data);
-        model.Parameters.Initialize(config.Seed);
-        var random = FeatureExtractor.Extract(backend, model, config, data);
         int classes = data.Train.ClassCount;
-        if (kind == EvalKind.Linear)
+        try
         {
-            var a = LinearProbe.Evaluate(trained.Train, trained.Test, classes, PretrainCommand.ProbeOptions(config));
-            var r = LinearProbe.Evaluate(random.Train, random.Test, classes, PretrainCommand.ProbeOptions(config));
-            ctx.Output.WriteLine(Invariant($"linear evaluation: SimCLR top-1 {a.Top1:P2} top-5 {a.Top5:P2} | random-init encoder top-1 {r.Top1:P2} top-5 {r.Top5:P2}"));
+            var (a, r) = ProgressView.Phases(ProgressMode.Auto, ctx.Output, host =>
+            {
+                Accuracy Protocol(string encoder)
+                {
+                    var features = EvaluationProgress.Features(host, $"features ({encoder})", backend, model, config, data, ctx.Cancel);
+                    return kind == EvalKind.Linear
+                        ? EvaluationProgress.Linear(host, $"linear probe ({encoder})", features, classes, PretrainCommand.ProbeOptions(config), ctx.Cancel)
+                        : EvaluationProgress.Knn(host, $"kNN ({encoder})", backend, features, classes, config, ctx.Cancel);
+                }
+                var trained = Protocol("checkpoint");
+                model.Parameters.Initialize(config.Seed);
+                return (trained, Protocol("random init"));
+            });
+            ctx.Output.WriteLine(kind == EvalKind.Linear
+                ? Invariant($"linear evaluation: SimCLR top-1 {a.Top1:P2} top-5 {a.Top5:P2} | random-init encoder top-1 {r.Top1:P2} top-5 {r.Top5:P2}")
+                : Invariant($"kNN (k={config.KnnK}, τ={config.KnnTemperature}): SimCLR top-1 {a.Top1:P2} | random-init encoder top-1 {r.Top1:P2}"));
         }
-        else
+        catch (OperationCanceledException) when (ctx.Cancel.IsCancellationRequested)
         {
-            var a = KnnClassifier.Evaluate(backend, trained.Train, trained.Test, classes, config.KnnK, config.KnnTemperature);
-            var r = KnnClassifier.Evaluate(backend, random.Train, random.Test, classes, config.KnnK, config.KnnTemperature);
-            ctx.Output.WriteLine(Invariant($"kNN (k={config.KnnK}, τ={config.KnnTemperature}): SimCLR top-1 {a.Top1:P2} | random-init encoder top-1 {r.Top1:P2}"));
+            ctx.Output.WriteLine("evaluation stopped (Ctrl-C)");
+            return (int)ExitCode.Interrupted;
         }
         return (int)ExitCode.Ok;
     }

@@ -30,7 +30,8 @@ internal static class PretrainCommand
     public static void Register(RootCommand root, CliContext ctx)
     {
         var data = new DataOptions();
-        var options = new OptionSet(data, new InitFromOptions(), new ModelOptions(), new OptimizerOptions(), new SeedOptions(), new AugmentOptions(),
+        var preset = new PresetOptions();
+        var options = new OptionSet(preset, data, new InitFromOptions(), new ModelOptions(), new OptimizerOptions(), new SeedOptions(), new AugmentOptions(),
             new KnnOptions(), new LinearEvalOptions(), new DeviceOptions(), new RunDirectoryOptions(), new ProgressOptions(), new PretrainRunOptions());
         var pretrain = new Command("pretrain", Summary);
         foreach (var command in new Command[] { root, pretrain })
@@ -38,7 +39,7 @@ internal static class PretrainCommand
             options.AddTo(command);
             command.SetAction(r =>
             {
-                var config = options.Apply(r, data.Defaults(r));
+                var config = options.Apply(r, preset.Start(r, data));
                 config.Validate();
                 return Run(config, ctx);
             });
@@ -87,7 +88,7 @@ internal static class PretrainCommand
         int pairsPerRank = launch.LocalPairs(config.BatchSize);
         var spec = config.AugmentSpec();
         config.RequireBatchFits(spec.OutHeight, spec.OutWidth);
-        using var backend = BackendFactory.Create(launch.Device(DeviceRequest.Parse(config.Device)), ctx.Output);
+        using var backend = BackendFactory.Create(launch.Device(DeviceRequest.Parse(config.Device)), ctx.Output, requested.Verbosity);
         using var model = ModelState.Build(backend, config, spec.OutHeight, spec.OutWidth, pairsPerRank);
         using var momentum = model.Parameters.AllocateStateBuffer();
         var start = new TrainingPosition(0, 0, 0);
@@ -113,48 +114,79 @@ internal static class PretrainCommand
         var metrics = new MetricsLog(run.MetricsPath, resuming: resumeInfo is not null);
         if (resumeInfo is not null) metrics.TruncateAfter(start.Step);
 
-        ctx.Output.WriteLine($"pretraining {Describe(config)} on {data.Train} ({backend.Info.Description})");
+        ctx.Output.WriteLine($"pretraining {Describe(config)}");
+        ctx.Output.WriteLine($"data: {data.Train}; device: {backend.Info.Description}");
         ctx.Output.WriteLine($"run directory: {run.Root}");
         if (resumeInfo is not null) ctx.Output.WriteLine($"resuming from {config.Resume} at {start}");
-        var trainer = new Pretrainer(backend, config, data, run, metrics);
-        var result = ProgressView.Run(config.Progress, ctx.Output, "pretrain", (long)stepsPerEpoch * config.Epochs, start.Step,
-            sink => trainer.Run(model, momentum, start, best, sink, ctx.Cancel, ctx.Hooks, resumeInfo?.PartialEpoch ?? default, parallel));
-        Plots.Write(run.Root, metrics.Records);
-
-        var summary = new JsonObject
+        string bestPath = new CheckpointStore(run.CheckpointDir, config.KeepLast).BestPath;
+        JsonObject Summary(PretrainResult r, Pretrainer t) => new()
         {
-            ["status"] = result.Status.ToString().ToLowerInvariant(),
+            ["status"] = r.Status.ToString().ToLowerInvariant(),
             ["dataset"] = data.Train.Name,
             ["arch"] = config.Arch.ToString().ToLowerInvariant(),
             ["width"] = config.Width,
-            ["epochs"] = result.Position.Epoch,
-            ["steps"] = result.Position.Step,
+            ["epochs"] = r.Position.Epoch,
+            ["steps"] = r.Position.Step,
             ["batch_size"] = config.BatchSize,
-            ["images_per_second"] = Finite(result.ImagesPerSecond),
+            ["images_per_second"] = Finite(r.ImagesPerSecond),
             ["device"] = backend.Info.Name,
-            ["checkpoint"] = result.LastCheckpoint,
+            ["last_checkpoint"] = r.LastCheckpoint,
+            ["best_checkpoint"] = File.Exists(bestPath) ? bestPath : null,
+            ["best_knn_top1"] = double.IsFinite(t.BestKnnTop1) ? t.BestKnnTop1 : null,
+            ["wall_seconds"] = wall.Elapsed.TotalSeconds,
         };
+        int Interrupted(PretrainResult r, Pretrainer t)
+        {
+            run.WriteSummary(Summary(r, t));
+            Plots.Write(run.Root, metrics.Records);
+            // Through the live display when one is still up (an abandoned step ends the process from inside it).
+            ProgressView.Notice(r.LastCheckpoint is { } last ? $"interrupted; continue with --resume {last}" : "interrupted before the first step; nothing to resume", ctx.Output);
+            return (int)ExitCode.Interrupted;
+        }
+        Pretrainer trainer = null!;
+        trainer = new Pretrainer(backend, config, data, run, metrics)
+        {
+            // In a real process the abandoned step cannot be waited for: report, then end the process here.
+            OnAbandoned = ctx.EndProcess is { } end ? r => end(Interrupted(r, trainer)) : null,
+        };
+        var result = ProgressView.Run(config.Progress, ctx.Output, "pretrain", (long)stepsPerEpoch * config.Epochs, start.Step, config.Epochs,
+            sink => trainer.Run(model, momentum, start, best, sink, ctx.Cancel, ctx.Hooks, resumeInfo?.PartialEpoch ?? default, parallel));
+        Plots.Write(run.Root, metrics.Records);
+
         switch (result.Status)
         {
             case PretrainStatus.Diverged:
-                run.WriteSummary(summary);
+                run.WriteSummary(Summary(result, trainer));
                 throw new UserError(result.Problem!, ExitCode.Diverged);
             case PretrainStatus.Interrupted:
-                summary["wall_seconds"] = wall.Elapsed.TotalSeconds;
-                run.WriteSummary(summary);
-                ctx.Output.WriteLine($"interrupted; continue with --resume {result.LastCheckpoint}");
-                return (int)ExitCode.Interrupted;
+                return Interrupted(result, trainer);
             case PretrainStatus.Paused:
-                summary["wall_seconds"] = wall.Elapsed.TotalSeconds;
-                run.WriteSummary(summary);
+                run.WriteSummary(Summary(result, trainer));
                 return (int)ExitCode.Ok;
         }
 
+        var summary = Summary(result, trainer);
         if (config.Eval == EvalMode.Full)
         {
-            var simclr = Evaluate(backend, model, config, data);
-            model.Parameters.Initialize(config.Seed);
-            var random = Evaluate(backend, model, config, data);
+            EvalResult simclr, random;
+            ctx.Hooks?.BeforeEvaluation?.Invoke();
+            try
+            {
+                (simclr, random) = ProgressView.Phases(config.Progress, ctx.Output, host =>
+                {
+                    var trained = Evaluate(host, "SimCLR", backend, model, config, data, ctx.Cancel);
+                    model.Parameters.Initialize(config.Seed);
+                    return (trained, Evaluate(host, "random init", backend, model, config, data, ctx.Cancel));
+                });
+            }
+            catch (OperationCanceledException) when (ctx.Cancel.IsCancellationRequested)
+            {
+                summary["status"] = "interrupted";
+                summary["wall_seconds"] = wall.Elapsed.TotalSeconds;
+                run.WriteSummary(summary);
+                ctx.Output.WriteLine($"evaluation stopped; pretraining is complete: evaluate {result.LastCheckpoint} with linear-eval or knn --checkpoint");
+                return (int)ExitCode.Interrupted;
+            }
             summary["linear_top1"] = simclr.Linear.Top1;
             summary["linear_top5"] = simclr.Linear.Top5;
             summary["knn_top1"] = simclr.Knn.Top1;
@@ -166,6 +198,7 @@ internal static class PretrainCommand
                 ["linear_top1"] = simclr.Linear.Top1, ["linear_top5"] = simclr.Linear.Top5, ["knn_top1"] = simclr.Knn.Top1,
                 ["random_linear_top1"] = random.Linear.Top1, ["random_linear_top5"] = random.Linear.Top5, ["random_knn_top1"] = random.Knn.Top1,
             }));
+            Plots.Write(run.Root, metrics.Records);
             PrintComparison(ctx.Output, config, data, simclr, random);
         }
         summary["wall_seconds"] = wall.Elapsed.TotalSeconds;
@@ -179,13 +212,15 @@ internal static class PretrainCommand
 
     private sealed record EvalResult(Accuracy Linear, Accuracy Knn);
 
-    private static EvalResult Evaluate(IBackend<float> backend, SimClrModel<float> model, RunConfig config, DatasetSplits data)
+    /// <summary>Both protocols on the frozen encoder, one progress row per phase, titled by <paramref name="encoder"/>.</summary>
+    private static EvalResult Evaluate(IProgressHost host, string encoder, IBackend<float> backend, SimClrModel<float> model, RunConfig config,
+        DatasetSplits data, CancellationToken cancel)
     {
-        var (train, test) = FeatureExtractor.Extract(backend, model, config, data);
+        var features = EvaluationProgress.Features(host, $"features ({encoder})", backend, model, config, data, cancel);
         int classes = data.Train.ClassCount;
         return new EvalResult(
-            LinearProbe.Evaluate(train, test, classes, ProbeOptions(config)),
-            KnnClassifier.Evaluate(backend, train, test, classes, config.KnnK, config.KnnTemperature));
+            EvaluationProgress.Linear(host, $"linear probe ({encoder})", features, classes, ProbeOptions(config), cancel),
+            EvaluationProgress.Knn(host, $"kNN ({encoder})", backend, features, classes, config, cancel));
     }
 
     private static void PrintComparison(TextWriter o, RunConfig config, DatasetSplits data, EvalResult simclr, EvalResult random)

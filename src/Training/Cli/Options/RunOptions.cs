@@ -7,8 +7,12 @@ namespace SimClr.Training.Cli.Options;
 
 internal sealed class DeviceOptions : OptionGroup
 {
-    public DeviceOptions() =>
+    public DeviceOptions()
+    {
         Bound(new Option<string>("--device") { Description = "auto (CUDA when available, else CPU), cpu, cuda, cuda:N" }, (c, v) => c with { Device = v });
+        Bound(new Option<bool>("--verbose") { Description = "Also print the details behind one-line notices (where each CUDA library was looked for)" },
+            (c, v) => c with { Verbosity = v ? Verbosity.Verbose : Verbosity.Normal });
+    }
 }
 
 internal sealed class ProgressOptions : OptionGroup
