@@ -16,6 +16,7 @@ using static SimClr.Tests.Cuda.CudaTestSupport;
 namespace SimClr.Tests.Distributed;
 
 [Collection(CudaTestSupport.Collection)]
+[Trait(CudaTestSupport.Requires, CudaTestSupport.Cuda)]
 public class CudaDistributedTests
 {
     [Theory]

@@ -30,7 +30,7 @@ public class EmbedTests
             var (file, info) = Checkpoint.Read(ckpt);
             var data = DatasetCatalog.Load(new DatasetOptions(DatasetKind.Shapes, null, 16, 96, 120, info.Config.Seed));
             int n = data.Train.Count + data.Test.Count;
-            Assert.Contains($"embed {n}/{n} images", r.Out);
+            Assert.Contains($"wrote {output}: {n} rows", r.Out);
             Assert.Equal([n, 64], f.Tensors["features"].Shape);
             Assert.Equal([n, 16], f.Tensors["projections"].Shape);
             Assert.Equal([.. data.Train.Labels.Concat(data.Test.Labels).Select(l => (long)l)], f.Read<long>("labels"));

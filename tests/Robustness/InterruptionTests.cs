@@ -69,7 +69,7 @@ public class InterruptionTests
         foreach (int gapMs in new[] { 0, 2, 10, 40 })
         {
             string dir = tmp.File($"run-{gapMs}");
-            using var p = Child.Start(TinyRun.Args(dir, 40, "--device", "cpu"), Child.WithCtrlC);
+            using var p = Child.Start(TinyRun.Args(dir, 40), Child.WithCtrlC);
             var stdout = p.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
             var stderr = p.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
             // Wait until the first checkpoint exists, so the first Ctrl-C lands mid-run and the second during its save.
