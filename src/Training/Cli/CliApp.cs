@@ -1,4 +1,4 @@
-// The command line: pretrain (also what runs with no command), linear-eval, knn, augment-preview, export,
+// The command line: pretrain (also what runs with no command), linear-eval, knn, finetune, augment-preview, export,
 // info. Each command lives in its own file under Commands/ and is built from the option groups under
 // Options/ that it uses, so its --help lists only what it reads. Parse errors and UserErrors become one line
 // on stderr and a non-zero exit code; nothing else is caught, so a real bug keeps its stack trace. Tests call
@@ -25,6 +25,7 @@ public static class CliApp
         PretrainCommand.Register(root, context);
         root.Add(LinearEvalCommand.Create(context));
         root.Add(KnnCommand.Create(context));
+        root.Add(FinetuneCommand.Create(context));
         root.Add(AugmentPreviewCommand.Create(context));
         root.Add(ExportCommand.Create(context));
         root.Add(InfoCommand.Create(context));

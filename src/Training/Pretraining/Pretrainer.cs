@@ -35,7 +35,7 @@ public sealed class Pretrainer(IBackend<float> backend, RunConfig config, Datase
     public PretrainResult Run(SimClrModel<float> model, Storage<float> momentum, TrainingPosition start, double bestMetric,
         IProgressSink progress, CancellationToken cancel, TrainingHooks? hooks = null)
     {
-        var train = data.Train;
+        var train = data.Pretrain;
         int b = config.BatchSize;
         int stepsPerEpoch = EpochOrder.StepsPerEpoch(train.Count, b);
         var schedule = new LearningRateSchedule(config.PeakLearningRate(), config.WarmupEpochs, config.Epochs, stepsPerEpoch);

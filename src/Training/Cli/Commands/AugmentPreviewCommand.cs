@@ -30,19 +30,19 @@ internal static class AugmentPreviewCommand
     public static int Run(RunConfig requested, string output, int count, CliContext ctx)
     {
         if (count < 1) throw UserError.Option("--count", $"must be at least 1, got {count}");
-        var data = CommandSupport.LoadData(requested);
-        var config = requested.Resolve(data.Train.Shape.Height);
+        var images = CommandSupport.LoadImages(requested, ctx.Output).Pretrain;
+        var config = requested.Resolve(images.Shape.Height);
         var spec = config.AugmentSpec();
         using var backend = BackendFactory.Create(DeviceRequest.Parse(config.Device), ctx.Output);
         try
         {
-            Augmentation.AugmentPreview.Write(output, data.Train, spec, config.Seed, count, backend);
+            Augmentation.AugmentPreview.Write(output, images, spec, config.Seed, count, backend);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw UserError.File(output, $"cannot be written ({e.Message})");
         }
-        ctx.Output.WriteLine($"wrote {output}: {Math.Min(count, data.Train.Count)} images of {data.Train.Name} beside their two views ({config.Augment} augmentation)");
+        ctx.Output.WriteLine($"wrote {output}: {Math.Min(count, images.Count)} images of {images.Name} beside their two views ({config.Augment} augmentation)");
         return (int)ExitCode.Ok;
     }
 }

@@ -9,18 +9,15 @@ internal static class KnnCommand
 {
     public static Command Create(CliContext ctx)
     {
-        var command = new Command("knn", "kNN evaluation (cosine, weighted vote) of a checkpoint's frozen encoder");
+        var command = new Command("knn", "kNN evaluation (cosine, weighted vote) of a checkpoint's frozen encoder; every setting not given is the checkpoint's");
         var checkpoint = new CheckpointOption("Checkpoint to evaluate (a safetensors file written by pretrain)");
-        var data = new DataOptions();
-        var options = new OptionSet(data, new KnnOptions(), new SeedOptions(), new DeviceOptions());
+        var data = new DataOptions(DataRole.Evaluation);
+        var options = new OptionSet(data, new KnnOptions(DefaultsFrom.Checkpoint), new SeedOptions(DefaultsFrom.Checkpoint), new DeviceOptions());
+        var output = new EvalOutputOption("Folder to write summary.json and embedding.png into (nothing is written without it)");
         checkpoint.AddTo(command);
         options.AddTo(command);
-        command.SetAction(r =>
-        {
-            var config = options.Apply(r, data.Defaults(r));
-            config.Validate();
-            return CheckpointEvaluation.Run(config, checkpoint.Required(r), ctx, EvalKind.Knn);
-        });
+        output.AddTo(command);
+        command.SetAction(r => CheckpointEvaluation.Run(r, checkpoint.Required(r), data, options, r.GetValue(output.Out), ctx, EvalKind.Knn));
         return command;
     }
 }

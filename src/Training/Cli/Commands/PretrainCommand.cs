@@ -1,7 +1,10 @@
 // pretrain (also what runs with no command): SimCLR pretraining, then a linear probe and a kNN vote on the
 // frozen encoder, for the pretrained encoder and for a random-init encoder of the same architecture and seed.
-// With --resume the trajectory (model, data, optimizer, schedule, seed) comes from the checkpoint; only how
-// this session runs and reports comes from the command line.
+// With --resume the trajectory (model, data, optimizer, schedule, seed) comes from the checkpoint, and so do the
+// session settings (--eval, --keep-last, ...) unless the command line gives them. With --config a run's
+// config.json is the starting point instead of the defaults, and flags given beside it override it.
+// The pretraining images may be unlabeled (an image folder without classes, or STL-10's unlabeled_X.bin added);
+// the kNN monitor and the final evaluation then use --eval-dataset, or are skipped with a note.
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
@@ -27,31 +30,55 @@ internal static class PretrainCommand
     public static void Register(RootCommand root, CliContext ctx)
     {
         var data = new DataOptions();
-        var options = new OptionSet(data, new ModelOptions(), new OptimizerOptions(), new SeedOptions(), new AugmentOptions(),
-            new KnnOptions(), new LinearEvalOptions(), new DeviceOptions(), new RunDirectoryOptions(), new ProgressOptions(), new PretrainRunOptions());
+        var (options, run, configFile) = Options(data);
         var pretrain = new Command("pretrain", Summary);
         foreach (var command in new Command[] { root, pretrain })
         {
             options.AddTo(command);
+            configFile.AddTo(command);
             command.SetAction(r =>
             {
-                var config = options.Apply(r, data.Defaults(r));
+                (SafeTensorsFile, CheckpointInfo)? resumed = null;
+                RunConfig start;
+                if (r.GetValue(run.Resume) is { } resumePath)
+                {
+                    if (OptionGroup.Given(r, configFile.Config)) throw UserError.Option("--config", "cannot be combined with --resume: a resumed run keeps its checkpoint's settings");
+                    resumed = Checkpoint.Read(resumePath);
+                    start = resumed.Value.Item2.Config with { Out = null, Name = null, Resume = resumePath };
+                    var ignored = r.CommandResult.Command.Options.Where(o => OptionGroup.Given(r, o) && !PretrainRunOptions.Session.Contains(o.Name)).Select(o => o.Name).ToList();
+                    if (ignored.Count > 0)
+                        ctx.Output.WriteLine($"note: {string.Join(", ", ignored)} ignored with --resume: the run continues with its checkpoint's settings");
+                }
+                else start = r.GetValue(configFile.Config) is { } path ? ConfigFile.Load(path) : data.Defaults(r);
+                var config = options.Apply(r, start);
                 config.Validate();
-                return Run(config, ctx);
+                return Run(config, ctx, resumed);
             });
         }
         root.Add(pretrain);
     }
 
-    public static int Run(RunConfig requested, CliContext ctx)
+    /// <summary>pretrain's option groups (the data group, all groups, the run group with --resume, and --config).</summary>
+    internal static (OptionSet All, PretrainRunOptions Run, ConfigOption Config) Options(DataOptions data)
+    {
+        var run = new PretrainRunOptions();
+        var all = new OptionSet(data, new EvalDataOptions(), new ModelOptions(), new OptimizerOptions(), new SeedOptions(), new AugmentOptions(),
+            new KnnOptions(), new LinearEvalOptions(), new DeviceOptions(), new RunDirectoryOptions(), new ProgressOptions(), run);
+        return (all, run, new ConfigOption());
+    }
+
+    public static int Run(RunConfig requested, CliContext ctx) =>
+        Run(requested, ctx, requested.Resume is { } path ? Checkpoint.Read(path) : null);
+
+    private static int Run(RunConfig requested, CliContext ctx, (SafeTensorsFile File, CheckpointInfo Info)? resumed)
     {
         var wall = Stopwatch.StartNew();
         var config = requested;
         SafeTensorsFile? resumeFile = null;
         CheckpointInfo? resumeInfo = null;
-        if (requested.Resume is { } resumePath)
+        if (requested.Resume is { } resumePath && resumed is { } r)
         {
-            (resumeFile, resumeInfo) = Checkpoint.Read(resumePath);
+            (resumeFile, resumeInfo) = r;
             config = resumeInfo.Config with
             {
                 Resume = resumePath,
@@ -67,10 +94,15 @@ internal static class PretrainCommand
                 throw UserError.File(resumePath, $"the run already finished all {config.Epochs} epochs; nothing to resume");
         }
 
-        var data = LoadData(config);
-        config = config.Resolve(data.Train.Shape.Height);
-        if (config.BatchSize > data.Train.Count)
-            throw UserError.Option("--batch-size", $"{config.BatchSize} exceeds the {data.Train.Count} training images of {data.Train.Name}");
+        var data = LoadPretraining(config, ctx.Output);
+        if (!data.IsLabeled && config.Eval != EvalMode.None)
+        {
+            ctx.Output.WriteLine($"note: {data.Pretrain.Name} has no labels, so the kNN monitor and the final evaluation are skipped (give --eval-dataset and --eval-data to evaluate on labelled data)");
+            config = config with { Eval = EvalMode.None };
+        }
+        config = config.Resolve(data.Pretrain.Shape.Height);
+        if (config.BatchSize > data.Pretrain.Count)
+            throw UserError.Option("--batch-size", $"{config.BatchSize} exceeds the {data.Pretrain.Count} training images of {data.Pretrain.Name}");
         var spec = config.AugmentSpec();
         using var backend = BackendFactory.Create(DeviceRequest.Parse(config.Device), ctx.Output);
         var run = RunDirectory.Open(config, resuming: resumeInfo is not null);
@@ -88,10 +120,10 @@ internal static class PretrainCommand
         var metrics = new MetricsLog(run.MetricsPath, resuming: resumeInfo is not null);
         if (resumeInfo is not null) metrics.TruncateAfter(start.Step);
 
-        ctx.Output.WriteLine($"pretraining {Describe(config)} on {data.Train} ({backend.Info.Description})");
+        ctx.Output.WriteLine($"pretraining {Describe(config)} on {data.Pretrain} ({backend.Info.Description})");
         ctx.Output.WriteLine($"run directory: {run.Root}");
         if (resumeInfo is not null) ctx.Output.WriteLine($"resuming from {config.Resume} at {start}");
-        int stepsPerEpoch = EpochOrder.StepsPerEpoch(data.Train.Count, config.BatchSize);
+        int stepsPerEpoch = EpochOrder.StepsPerEpoch(data.Pretrain.Count, config.BatchSize);
         var trainer = new Pretrainer(backend, config, data, run, metrics);
         var result = ProgressView.Run(config.Progress, ctx.Output, "pretrain", (long)stepsPerEpoch * config.Epochs, start.Step,
             sink => trainer.Run(model, momentum, start, best, sink, ctx.Cancel, ctx.Hooks));
@@ -100,8 +132,9 @@ internal static class PretrainCommand
         var summary = new JsonObject
         {
             ["status"] = result.Status.ToString().ToLowerInvariant(),
-            ["dataset"] = data.Train.Name,
-            ["arch"] = config.Arch.ToString().ToLowerInvariant(),
+            ["dataset"] = data.Pretrain.Name,
+            ["eval_dataset"] = config.Eval == EvalMode.None ? null : data.Train.Name,
+            ["arch"] = CliEnumConverter.Name(config.Arch),
             ["width"] = config.Width,
             ["epochs"] = result.Position.Epoch,
             ["steps"] = result.Position.Step,
@@ -129,6 +162,7 @@ internal static class PretrainCommand
         if (config.Eval == EvalMode.Full)
         {
             var simclr = Evaluate(backend, model, config, data);
+            EmbeddingPlot.Write(Path.Combine(run.Root, "embedding.png"), simclr.TestFeatures.Features, simclr.TestFeatures.Labels, data.Test.ClassNames);
             model.Parameters.Initialize(config.Seed);
             var random = Evaluate(backend, model, config, data);
             summary["linear_top1"] = simclr.Linear.Top1;
@@ -153,7 +187,7 @@ internal static class PretrainCommand
     internal static LinearProbeOptions ProbeOptions(RunConfig c) =>
         new(c.LinearEpochs, c.LinearLr, c.LinearWeightDecay, c.LinearBatchSize, 0.9, c.Seed);
 
-    private sealed record EvalResult(Accuracy Linear, Accuracy Knn);
+    private sealed record EvalResult(Accuracy Linear, Accuracy Knn, FeatureSet TestFeatures);
 
     private static EvalResult Evaluate(IBackend<float> backend, SimClrModel<float> model, RunConfig config, DatasetSplits data)
     {
@@ -161,7 +195,20 @@ internal static class PretrainCommand
         int classes = data.Train.ClassCount;
         return new EvalResult(
             LinearProbe.Evaluate(train, test, classes, ProbeOptions(config)),
-            KnnClassifier.Evaluate(backend, train, test, classes, config.KnnK, config.KnnTemperature));
+            KnnClassifier.Evaluate(backend, train, test, classes, config.KnnK, config.KnnTemperature),
+            test);
+    }
+
+    /// <summary>The pretraining images of <paramref name="config"/> and the labelled splits its evaluation uses: the
+    /// dataset's own, or --eval-dataset's resized to the pretraining images' size (unlabeled splits when neither).</summary>
+    private static DatasetSplits LoadPretraining(RunConfig config, TextWriter output)
+    {
+        var own = LoadImages(config, output);
+        if (config.EvalDataset is not { } kind) return own;
+        var eval = RequireLabeled(LoadImages(config, output, kind, config.EvalDataPath));
+        eval = DatasetResize.To(eval, own.Pretrain.Shape.Height, "the pretraining images' size", out var note);
+        if (note is not null) output.WriteLine(note);
+        return new DatasetSplits(eval.Train, eval.Test) { Pretrain = own.Pretrain };
     }
 
     private static void PrintComparison(TextWriter o, RunConfig config, DatasetSplits data, EvalResult simclr, EvalResult random)
