@@ -63,7 +63,7 @@ public class EvaluationCommandTests(PretrainedShapes shapes) : IClassFixture<Pre
             }
             finally { Directory.Delete(dir, true); }
         }
-        // Measured over seeds 1-4 on this checkpoint: +18 to +24 points (README); the bar leaves room for noise.
+        // Measured over seeds 1-4 on this checkpoint: +15.6 to +22.4 points (README); the bar leaves room for noise.
         Assert.All(margins, m => Assert.True(m >= 0.08, $"fine-tuned SimCLR beat random init by only {100 * m:F1} points"));
     }
 
@@ -159,7 +159,8 @@ public class EvaluationCommandTests(PretrainedShapes shapes) : IClassFixture<Pre
             Assert.True(r.Code == 0, r.Err);
             s = Summary(finetune);
             TestContext.Current.SendDiagnosticMessage($"shapes → Fashion-MNIST fine-tune (10 per class): SimCLR {(double)s["finetune_top1"]!:P1}, random-init {(double)s["random_finetune_top1"]!:P1}");
-            Assert.Equal(60, (int)s["protocol"]!["epochs"]!);
+            // 10 per class of 1,000 training images is a 10 % share: the paper's 30 epochs.
+            Assert.Equal(30, (int)s["protocol"]!["epochs"]!);
             Assert.True((double)s["finetune_top1"]! > 0.2, $"transfer fine-tune top-1 {(double)s["finetune_top1"]!:P1}");
         }
         finally

@@ -170,6 +170,33 @@ public class FineTuneTests
     }
 
     [Fact]
+    public void DiscriminantsFitOnTrainSeparateClassesThatDifferInALowVarianceDirection()
+    {
+        // Three classes differing only along dimension 0 by ±1, while dimensions 1..5 carry noise of std 4: PCA's
+        // first axes are noise, the leading discriminant is dimension 0.
+        var rng = new Random(2);
+        double[,] Make(int n, int[] y)
+        {
+            var x = new double[n, 6];
+            for (int i = 0; i < n; i++)
+            {
+                y[i] = i % 3;
+                x[i, 0] = y[i] - 1 + 0.1 * Gauss(rng);
+                for (int j = 1; j < 6; j++) x[i, j] = 4 * Gauss(rng);
+            }
+            return x;
+        }
+        var ytrain = new int[90];
+        var ytest = new int[60];
+        var train = Make(90, ytrain);
+        var test = Make(60, ytest);
+        var z = EmbeddingPlot.Lda(train, ytrain, test);
+        var centroid = Enumerable.Range(0, 3).Select(c => Enumerable.Range(0, 60).Where(i => ytest[i] == c).Average(i => z[i, 0])).ToArray();
+        int correct = Enumerable.Range(0, 60).Count(i => Enumerable.Range(0, 3).MinBy(c => Math.Abs(z[i, 0] - centroid[c])) == ytest[i]);
+        Assert.True(correct >= 57, $"{correct} of 60 test points nearest their class centroid on the first discriminant");
+    }
+
+    [Fact]
     public void TheEmbeddingPictureIsAPngAndSubsetsLargeSetsByClass()
     {
         using var tmp = new Data.TempDir();
@@ -177,6 +204,8 @@ public class FineTuneTests
         var features = Enumerable.Range(0, 30 * 4).Select(i => (float)((i / 4 % 3) * 3 + Math.Sin(i))).ToArray();
         string png = tmp.File("embedding.png");
         EmbeddingPlot.Write(png, features, labels, ["a", "b", "c"]);
+        Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(png)[..4]);
+        EmbeddingPlot.Write(png, features, labels, ["a", "b", "c"], "with discriminants", features, labels);
         Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(png)[..4]);
 
         var many = Enumerable.Range(0, 5000).Select(i => i < 4000 ? 0 : 1).ToArray();

@@ -31,8 +31,9 @@ public sealed record FineTuneSettings(int Epochs, int BatchSize, double BaseLear
     public static int PaperEpochs(double labelledShare) => labelledShare <= 0.0105 ? 60 : 30;
 }
 
-/// <summary>One fine-tuning run's outcome: test accuracy and the fine-tuned encoder's test features.</summary>
-public sealed record FineTuneResult(Accuracy Test, FeatureSet TestFeatures, double FinalLoss, int Steps, int BatchSize);
+/// <summary>One fine-tuning run's outcome: test accuracy, the fine-tuned encoder's features of the test split and of
+/// (at most the first EmbeddingPlot.MaxFitPoints images of) the training split.</summary>
+public sealed record FineTuneResult(Accuracy Test, FeatureSet TestFeatures, FeatureSet TrainFeatures, double FinalLoss, int Steps, int BatchSize);
 
 public static class FineTuner
 {
@@ -91,7 +92,8 @@ public static class FineTuner
                 progress.Message($"fine-tune {label}: epoch {epoch + 1}/{s.Epochs}, loss {lastLoss:F4}");
         }
         var (accuracy, features) = Score(backend, network, encoderConfig, data.Test);
-        return new FineTuneResult(accuracy, features, lastLoss, (int)step, b);
+        var (_, trainFeatures) = Score(backend, network, encoderConfig, data.Train.Take(EmbeddingPlot.MaxFitPoints));
+        return new FineTuneResult(accuracy, features, trainFeatures, lastLoss, (int)step, b);
     }
 
     /// <summary>The augmentation of fine-tuning: the encoder's own crop range and normalization (so inputs look

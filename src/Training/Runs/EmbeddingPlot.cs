@@ -1,7 +1,10 @@
-// embedding.png: encoder features projected to 2-D and coloured by class, two panels side by side: PCA (the
-// top two principal components, exact) and t-SNE (van der Maaten & Hinton 2008, exact O(N²) gradient; no
-// Barnes-Hut). Both run on at most MaxPoints points, a class-balanced subset drawn from a fixed seed, so a plot
-// costs a few seconds of CPU at most and the same features always give the same picture.
+// embedding.png: encoder features projected to 2-D and coloured by class, panels side by side: PCA (the top two
+// principal components, exact), t-SNE (van der Maaten & Hinton 2008, exact O(N²) gradient; no Barnes-Hut), and,
+// when labelled training features are given, the two leading Fisher linear discriminants fit on those (what a
+// linear classifier can separate; unsupervised projections of a weak encoder are dominated by nuisances such
+// as the background, the discriminants are not). Each panel draws at most MaxPoints test points, a
+// class-balanced subset drawn from a fixed seed, so a plot costs a few seconds of CPU at most (exact t-SNE of
+// 1,000 points: about 3 s of CPU) and the same features always give the same picture.
 // PCA: features are centred, then the top k = min(50, D, N) components come from subspace iteration on the
 // covariance (exact when k = D), finished by a Jacobi eigen-decomposition of the k×k projected covariance.
 // t-SNE runs on those k components: perplexity 30 (or (N−1)/3 when smaller) set per point by bisection on the
@@ -18,33 +21,43 @@ namespace SimClr.Training.Runs;
 public static class EmbeddingPlot
 {
     public const int MaxPoints = 1000;
+    /// <summary>Training rows the discriminant panel is fit on at most.</summary>
+    public const int MaxFitPoints = 3000;
     private const int Iterations = 750, ExaggerationIterations = 250, MaxComponents = 50, MaxLegendClasses = 20;
     private const double Perplexity = 30, LearningRate = 200, Exaggeration = 12;
 
-    /// <summary>Writes the two-panel picture of <paramref name="features"/> ([N, D] row-major, D = length / N) with
-    /// <paramref name="labels"/> (−1: unlabeled) named by <paramref name="classNames"/>.</summary>
-    public static void Write(string path, float[] features, int[] labels, IReadOnlyList<string> classNames, string title = "encoder features h")
+    /// <summary>Writes the picture of <paramref name="features"/> ([N, D] row-major, D = length / N) with
+    /// <paramref name="labels"/> (−1: unlabeled) named by <paramref name="classNames"/>: PCA and t-SNE panels, and a
+    /// third with the two leading linear discriminants when labelled training features are given (fit on those, so
+    /// it shows what a linear classifier can separate without fitting the test points it draws).</summary>
+    public static void Write(string path, float[] features, int[] labels, IReadOnlyList<string> classNames, string title = "encoder features h",
+        float[]? trainFeatures = null, int[]? trainLabels = null)
     {
-        ArgumentNullException.ThrowIfNull(features);
-        ArgumentNullException.ThrowIfNull(labels);
-        if (labels.Length < 3 || features.Length % labels.Length != 0)
-            throw new ArgumentException($"{features.Length} feature values for {labels.Length} labels: need [N ≥ 3, D] rows", nameof(features));
-        int dim = features.Length / labels.Length;
-        var rows = Subset(labels, MaxPoints);
-        var x = new double[rows.Length, dim];
-        for (int i = 0; i < rows.Length; i++)
-            for (int j = 0; j < dim; j++) x[i, j] = features[(long)rows[i] * dim + j];
-        var y = rows.Select(r => labels[r]).ToArray();
-        var scores = Pca(x, Math.Min(MaxComponents, Math.Min(dim, rows.Length)));
+        var (x, y) = Rows(features, labels, nameof(features));
+        var scores = Pca(x, Math.Min(MaxComponents, Math.Min(x.GetLength(1), y.Length)));
         var tsne = Tsne(scores);
+        double[,]? lda = null;
+        int fitted = 0;
+        if (trainFeatures is not null && trainLabels is not null)
+        {
+            var (tx, ty) = Rows(trainFeatures, trainLabels, nameof(trainFeatures), MaxFitPoints);
+            if (tx.GetLength(1) != x.GetLength(1)) throw new ArgumentException($"train features have {tx.GetLength(1)} dims, test {x.GetLength(1)}", nameof(trainFeatures));
+            if (ty.Distinct().Count(l => l >= 0) >= 3)
+            {
+                lda = Lda(tx, ty, x);
+                fitted = ty.Length;
+            }
+        }
 
         var multiplot = new Multiplot { Layout = new ScottPlot.MultiplotLayouts.Columns() };
-        multiplot.AddPlots(2);
-        Panel(multiplot.GetPlot(0), $"PCA of {title} ({rows.Length} test images)", "PC 1", "PC 2", scores, 0, 1, y, classNames, legend: false);
-        Panel(multiplot.GetPlot(1), $"t-SNE of {title} (perplexity {PerplexityFor(rows.Length):G3})", "", "", tsne, 0, 1, y, classNames, legend: true);
+        multiplot.AddPlots(lda is null ? 2 : 3);
+        Panel(multiplot.GetPlot(0), $"PCA ({y.Length} test images)", "PC 1", "PC 2", scores, y, classNames, legend: false);
+        Panel(multiplot.GetPlot(1), $"t-SNE (perplexity {PerplexityFor(y.Length):G3})", "", "", tsne, y, classNames, legend: lda is null);
+        if (lda is not null) Panel(multiplot.GetPlot(2), $"linear discriminants (fit on {fitted} train images)", "LD 1", "LD 2", lda, y, classNames, legend: true);
+        multiplot.GetPlot(0).Title($"{title}: PCA ({y.Length} test images)");
         try
         {
-            multiplot.SavePng(path, 1500, 650);
+            multiplot.SavePng(path, lda is null ? 1500 : 2200, 650);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -52,7 +65,22 @@ public static class EmbeddingPlot
         }
     }
 
-    private static void Panel(Plot plot, string title, string xLabel, string yLabel, double[,] points, int a, int b, int[] labels, IReadOnlyList<string> names, bool legend)
+    /// <summary>At most <paramref name="max"/> rows of a [N, D] feature array, class-balanced, as doubles.</summary>
+    private static (double[,] X, int[] Y) Rows(float[] features, int[] labels, string name, int max = MaxPoints)
+    {
+        ArgumentNullException.ThrowIfNull(features);
+        ArgumentNullException.ThrowIfNull(labels);
+        if (labels.Length < 3 || features.Length % labels.Length != 0)
+            throw new ArgumentException($"{features.Length} feature values for {labels.Length} labels: need [N ≥ 3, D] rows", name);
+        int dim = features.Length / labels.Length;
+        var rows = Subset(labels, max);
+        var x = new double[rows.Length, dim];
+        for (int i = 0; i < rows.Length; i++)
+            for (int j = 0; j < dim; j++) x[i, j] = features[(long)rows[i] * dim + j];
+        return (x, rows.Select(r => labels[r]).ToArray());
+    }
+
+    private static void Panel(Plot plot, string title, string xLabel, string yLabel, double[,] points, int[] labels, IReadOnlyList<string> names, bool legend)
     {
         plot.Title(title);
         plot.XLabel(xLabel);
@@ -61,7 +89,7 @@ public static class EmbeddingPlot
         foreach (int c in labels.Distinct().Order())
         {
             var idx = Enumerable.Range(0, labels.Length).Where(i => labels[i] == c).ToArray();
-            var s = plot.Add.ScatterPoints(idx.Select(i => points[i, a]).ToArray(), idx.Select(i => points[i, b]).ToArray());
+            var s = plot.Add.ScatterPoints(idx.Select(i => points[i, 0]).ToArray(), idx.Select(i => points[i, 1]).ToArray());
             s.MarkerSize = labels.Length > 500 ? 4 : 6;
             s.Color = c < 0 ? Colors.Gray : palette.GetColor(c);
             if (legend && (c < 0 || c < MaxLegendClasses))
@@ -92,19 +120,22 @@ public static class EmbeddingPlot
     }
 
     /// <summary>Scores [N, k] on the top k principal components of the rows of <paramref name="x"/>, largest variance first.</summary>
-    internal static double[,] Pca(double[,] x, int k)
+    internal static double[,] Pca(double[,] x, int k) => Project(x, PcaFit(x, k));
+
+    /// <summary>The mean of the rows and the top k principal directions (columns of a [D, k] matrix).</summary>
+    internal static (double[] Mean, double[,] Components) PcaFit(double[,] x, int k)
     {
         int n = x.GetLength(0), d = x.GetLength(1);
+        var mean = new double[d];
         var c = (double[,])x.Clone();
         for (int j = 0; j < d; j++)
         {
-            double mean = 0;
-            for (int i = 0; i < n; i++) mean += c[i, j];
-            mean /= n;
-            for (int i = 0; i < n; i++) c[i, j] -= mean;
+            for (int i = 0; i < n; i++) mean[j] += c[i, j];
+            mean[j] /= n;
+            for (int i = 0; i < n; i++) c[i, j] -= mean[j];
         }
         // Subspace iteration: Q ← orth(Cᵀ C Q) converges to the top-k eigenvectors; with k = d it is the whole space
-        // and the projection below is exact from the start.
+        // and the rotation below is exact from the start.
         var rng = new PhiloxStream(0xBCA, 0);
         var q = new double[d, k];
         for (int j = 0; j < d; j++)
@@ -119,15 +150,80 @@ public static class EmbeddingPlot
         var b = Multiply(c, q);
         var (values, vectors) = Jacobi(Multiply(Transpose(b), b));
         var order = Enumerable.Range(0, k).OrderByDescending(i => values[i]).ToArray();
-        var scores = new double[n, k];
-        for (int i = 0; i < n; i++)
+        var components = new double[d, k];
+        for (int j = 0; j < d; j++)
             for (int t = 0; t < k; t++)
             {
                 double s = 0;
-                for (int u = 0; u < k; u++) s += b[i, u] * vectors[u, order[t]];
-                scores[i, t] = s;
+                for (int u = 0; u < k; u++) s += q[j, u] * vectors[u, order[t]];
+                components[j, t] = s;
             }
-        return scores;
+        return (mean, components);
+    }
+
+    private static double[,] Project(double[,] x, (double[] Mean, double[,] Components) fit)
+    {
+        int n = x.GetLength(0), d = x.GetLength(1);
+        var centred = new double[n, d];
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < d; j++) centred[i, j] = x[i, j] - fit.Mean[j];
+        return Multiply(centred, fit.Components);
+    }
+
+    /// <summary>The rows of <paramref name="test"/> on the two leading linear discriminants (Fisher) of the labelled
+    /// rows of <paramref name="train"/>, computed in train's top principal components: whiten the within-class
+    /// scatter (plus a ridge of 1e-6 of its mean variance, for rank-deficient classes), then take the top
+    /// eigenvectors of the whitened between-class scatter.</summary>
+    internal static double[,] Lda(double[,] train, int[] labels, double[,] test)
+    {
+        var keep = Enumerable.Range(0, labels.Length).Where(i => labels[i] >= 0).ToArray();
+        int d = train.GetLength(1), k = Math.Min(MaxComponents, Math.Min(d, keep.Length - 1));
+        var fitRows = new double[keep.Length, d];
+        for (int r = 0; r < keep.Length; r++)
+            for (int j = 0; j < d; j++) fitRows[r, j] = train[keep[r], j];
+        var pca = PcaFit(fitRows, k);
+        var z = Project(fitRows, pca);
+        var y = keep.Select(i => labels[i]).ToArray();
+        int n = y.Length;
+        var classes = y.Distinct().Order().ToArray();
+        var means = classes.ToDictionary(c => c, c =>
+        {
+            var m = new double[k];
+            int count = 0;
+            for (int i = 0; i < n; i++)
+                if (y[i] == c) { count++; for (int t = 0; t < k; t++) m[t] += z[i, t]; }
+            for (int t = 0; t < k; t++) m[t] /= count;
+            return (Mean: m, Count: count);
+        });
+        var within = new double[k, k];
+        var between = new double[k, k];
+        for (int i = 0; i < n; i++)
+        {
+            var m = means[y[i]].Mean;
+            for (int p = 0; p < k; p++)
+                for (int q = 0; q < k; q++) within[p, q] += (z[i, p] - m[p]) * (z[i, q] - m[q]) / n;
+        }
+        foreach (var (m, count) in means.Values)
+            for (int p = 0; p < k; p++)
+                for (int q = 0; q < k; q++) between[p, q] += count * m[p] * m[q] / n;
+        double ridge = 0;
+        for (int p = 0; p < k; p++) ridge += within[p, p];
+        ridge = Math.Max(ridge / k * 1e-6, 1e-300);
+        var (wValues, wVectors) = Jacobi(within);
+        var whiten = new double[k, k];
+        for (int p = 0; p < k; p++)
+            for (int q = 0; q < k; q++) whiten[p, q] = wVectors[p, q] / Math.Sqrt(Math.Max(wValues[q], 0) + ridge);
+        var (bValues, bVectors) = Jacobi(Multiply(Transpose(whiten), Multiply(between, whiten)));
+        var order = Enumerable.Range(0, k).OrderByDescending(i => bValues[i]).Take(2).ToArray();
+        var directions = new double[k, 2];
+        for (int p = 0; p < k; p++)
+            for (int t = 0; t < 2; t++)
+            {
+                double s = 0;
+                for (int u = 0; u < k; u++) s += whiten[p, u] * bVectors[u, order[t]];
+                directions[p, t] = s;
+            }
+        return Multiply(Project(test, pca), directions);
     }
 
     private static double PerplexityFor(int n) => Math.Min(Perplexity, (n - 1) / 3.0);

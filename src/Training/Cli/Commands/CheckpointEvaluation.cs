@@ -120,7 +120,7 @@ internal static class CheckpointEvaluation
                 ["seed"] = config.Seed,
             };
         }
-        output?.Finish(summary, trained.Test, data.Test.ClassNames, ctx.Output);
+        output?.Finish(summary, trained.Train, trained.Test, data.Test.ClassNames, "SimCLR encoder features h", ctx.Output);
         return (int)ExitCode.Ok;
     }
 }
@@ -181,10 +181,11 @@ internal sealed class EvaluationOutput
         ["classes"] = data.Train.ClassCount,
     };
 
-    /// <summary>Writes summary.json and embedding.png (of <paramref name="testFeatures"/>) and says where.</summary>
-    public void Finish(JsonObject summary, FeatureSet testFeatures, IReadOnlyList<string> classNames, TextWriter output)
+    /// <summary>Writes summary.json and embedding.png (of <paramref name="test"/>, with discriminants fit on
+    /// <paramref name="train"/>) and says where.</summary>
+    public void Finish(JsonObject summary, FeatureSet train, FeatureSet test, IReadOnlyList<string> classNames, string title, TextWriter output)
     {
-        EmbeddingPlot.Write(EmbeddingPath, testFeatures.Features, testFeatures.Labels, classNames);
+        EmbeddingPlot.Write(EmbeddingPath, test.Features, test.Labels, classNames, title, train.Features, train.Labels);
         try
         {
             AtomicFile.WriteText(SummaryPath, summary.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));

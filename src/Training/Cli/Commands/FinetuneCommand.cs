@@ -109,7 +109,7 @@ internal static class FinetuneCommand
             ["classifier_init"] = "zero",
             ["seed"] = config.Seed,
         };
-        output.Finish(summary, simclr.TestFeatures, data.Test.ClassNames, ctx.Output);
+        output.Finish(summary, simclr.TrainFeatures, simclr.TestFeatures, data.Test.ClassNames, "fine-tuned SimCLR encoder features h", ctx.Output);
         return (int)ExitCode.Ok;
     }
 }

@@ -162,7 +162,8 @@ internal static class PretrainCommand
         if (config.Eval == EvalMode.Full)
         {
             var simclr = Evaluate(backend, model, config, data);
-            EmbeddingPlot.Write(Path.Combine(run.Root, "embedding.png"), simclr.TestFeatures.Features, simclr.TestFeatures.Labels, data.Test.ClassNames);
+            EmbeddingPlot.Write(Path.Combine(run.Root, "embedding.png"), simclr.Test.Features, simclr.Test.Labels, data.Test.ClassNames,
+                "SimCLR encoder features h", simclr.Train.Features, simclr.Train.Labels);
             model.Parameters.Initialize(config.Seed);
             var random = Evaluate(backend, model, config, data);
             summary["linear_top1"] = simclr.Linear.Top1;
@@ -187,7 +188,7 @@ internal static class PretrainCommand
     internal static LinearProbeOptions ProbeOptions(RunConfig c) =>
         new(c.LinearEpochs, c.LinearLr, c.LinearWeightDecay, c.LinearBatchSize, 0.9, c.Seed);
 
-    private sealed record EvalResult(Accuracy Linear, Accuracy Knn, FeatureSet TestFeatures);
+    private sealed record EvalResult(Accuracy Linear, Accuracy Knn, FeatureSet Train, FeatureSet Test);
 
     private static EvalResult Evaluate(IBackend<float> backend, SimClrModel<float> model, RunConfig config, DatasetSplits data)
     {
@@ -196,7 +197,7 @@ internal static class PretrainCommand
         return new EvalResult(
             LinearProbe.Evaluate(train, test, classes, ProbeOptions(config)),
             KnnClassifier.Evaluate(backend, train, test, classes, config.KnnK, config.KnnTemperature),
-            test);
+            train, test);
     }
 
     /// <summary>The pretraining images of <paramref name="config"/> and the labelled splits its evaluation uses: the
