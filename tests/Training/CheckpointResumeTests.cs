@@ -168,7 +168,7 @@ public class CheckpointResumeTests
                 else w.Add<float>(t.Name, file.Read<float>(t.Name), t.Shape);
             }
             w.WriteAtomic(mismatched);
-            foreach (var args in new[] { new[] { "knn", "--checkpoint", mismatched, "--shapes-count", "96", "--image-size", "16" }, ["pretrain", "--resume", mismatched, "--progress", "quiet"] })
+            foreach (var args in new[] { new[] { "knn", "--checkpoint", mismatched }, ["pretrain", "--resume", mismatched, "--progress", "quiet"] })
             {
                 var m = Cli.Run(args);
                 Assert.True(m.Code == (int)ExitCode.BadInput, m.Err);
@@ -212,7 +212,8 @@ public class CheckpointResumeTests
             Assert.Equal([6L], f.Read<long>("bn1.num_batches_tracked"));
 
             // The checkpoint evaluates through both evaluation commands.
-            string[] data = ["--checkpoint", TinyRun.Checkpoint(dir, 6), "--shapes-count", "96", "--image-size", "16", "--seed", "5"];
+            // The data, its size and the seed default to the checkpoint's own.
+            string[] data = ["--checkpoint", TinyRun.Checkpoint(dir, 6)];
             var linear = Cli.Run(["linear-eval", .. data, "--linear-epochs", "3"]);
             Assert.True(linear.Code == 0, linear.Err);
             Assert.Contains("linear evaluation: SimCLR top-1", linear.Out);

@@ -127,13 +127,36 @@ public class EvaluationCommandTests(PretrainedShapes shapes) : IClassFixture<Pre
     }
 
     [Fact]
+    public void CtrlCStopsAFineTuningRunWithoutWritingResults()
+    {
+        string dir = TinyRun.NewDir("ft-cancel");
+        try
+        {
+            using var cancel = new CancellationTokenSource();
+            cancel.Cancel();
+            var (code, _, err) = Cli.Run(null, cancel.Token, "finetune", "--checkpoint", shapes.Checkpoint, "--out", dir, "--progress", "quiet");
+            Assert.Equal((int)ExitCode.Interrupted, code);
+            Assert.Contains("interrupted at step 0", err);
+            Assert.False(File.Exists(Path.Combine(dir, "summary.json")));
+            Assert.True(File.Exists(Path.Combine(dir, "label-subset.txt")));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
     public void AnEvaluationRefusesToOverwriteAPretrainingRunsSummary()
     {
         string before = File.ReadAllText(Path.Combine(shapes.Dir, "summary.json"));
         var (code, _, err) = Cli.Run("knn", "--checkpoint", shapes.Checkpoint, "--out", shapes.Dir);
         Assert.Equal((int)ExitCode.BadOption, code);
-        Assert.Contains("already holds the summary.json of a pretraining run", err);
+        Assert.Contains("holds a pretraining run", err);
         Assert.Equal(before, File.ReadAllText(Path.Combine(shapes.Dir, "summary.json")));
+
+        using var other = new Data.TempDir();
+        File.WriteAllText(Path.Combine(other.Path, "summary.json"), "{ \"command\": \"finetune\" }");
+        (code, _, err) = Cli.Run("linear-eval", "--checkpoint", shapes.Checkpoint, "--out", other.Path);
+        Assert.Equal((int)ExitCode.BadOption, code);
+        Assert.Contains("already holds the summary.json of a finetune run", err);
     }
 
     [Fact]

@@ -19,6 +19,11 @@ public sealed class CliEnumConverter : JsonConverterFactory
     /// <summary>The command-line spelling of <paramref name="value"/>.</summary>
     public static string Name<TEnum>(TEnum value) where TEnum : struct, Enum => Converter<TEnum>.Names[value];
 
+    /// <summary>The command-line spelling of an enum value of any type.</summary>
+    public static string Name(Enum value) => Spelling(value.GetType().GetField(value.ToString(), BindingFlags.Public | BindingFlags.Static)!);
+
+    private static string Spelling(FieldInfo member) => member.GetCustomAttribute<JsonStringEnumMemberNameAttribute>()?.Name ?? member.Name.ToLowerInvariant();
+
     /// <summary>Every command-line spelling of <typeparamref name="TEnum"/>, in declaration order.</summary>
     public static IEnumerable<string> Names<TEnum>() where TEnum : struct, Enum => Converter<TEnum>.Names.Values;
 
@@ -27,7 +32,7 @@ public sealed class CliEnumConverter : JsonConverterFactory
     private sealed class Converter<TEnum> : JsonConverter<TEnum> where TEnum : struct, Enum
     {
         public static readonly Dictionary<TEnum, string> Names = typeof(TEnum).GetFields(BindingFlags.Public | BindingFlags.Static)
-            .ToDictionary(f => (TEnum)f.GetValue(null)!, f => f.GetCustomAttribute<JsonStringEnumMemberNameAttribute>()?.Name ?? f.Name.ToLowerInvariant());
+            .ToDictionary(f => (TEnum)f.GetValue(null)!, Spelling);
 
         private static readonly Dictionary<string, TEnum> ByKey = Names.ToDictionary(p => Key(p.Value), p => p.Key);
 

@@ -38,7 +38,7 @@ public sealed record FineTuneResult(Accuracy Test, FeatureSet TestFeatures, Feat
 public static class FineTuner
 {
     public static FineTuneResult Run(IBackend<float> backend, ClassifierNetwork<float> network, RunConfig encoderConfig, DatasetSplits data,
-        LabelSubset subset, FineTuneSettings s, IProgressSink progress, string label)
+        LabelSubset subset, FineTuneSettings s, IProgressSink progress, string label, CancellationToken cancel)
     {
         int b = network.InputShape[0];
         int steps = EpochOrder.StepsPerEpoch(subset.Count, b);
@@ -66,6 +66,8 @@ public static class FineTuner
             var order = EpochOrder.Permutation(s.Seed, epoch, labelled.Count);
             for (int k = 0; k < steps; k++, step++)
             {
+                if (cancel.IsCancellationRequested)
+                    throw new UserError($"fine-tuning {label} interrupted at step {step} of {total}; no results were written", ExitCode.Interrupted);
                 var batch = EpochOrder.Batch(order, k, b);
                 batch.CopyTo(hostIndices);
                 for (int i = 0; i < b; i++) hostLabels[i] = labelled.Labels[batch[i]];

@@ -146,6 +146,8 @@ internal sealed class EvaluationOutput
         if (dir.Length == 0) throw UserError.Option("--out", "must name a folder, got an empty string");
         var output = new EvaluationOutput(Path.GetFullPath(dir), command);
         if (File.Exists(output.Root)) throw UserError.Option("--out", $"{output.Root} is a file, not a folder");
+        if (File.Exists(Path.Combine(output.Root, "config.json")))
+            throw UserError.Option("--out", $"{output.Root} holds a pretraining run (its config.json); choose another folder");
         if (File.Exists(output.SummaryPath))
         {
             string? other = null;

@@ -68,11 +68,11 @@ internal static class FinetuneCommand
         source.LoadEncoder(network.Parameters);
         long steps = (long)EpochOrder.StepsPerEpoch(subset.Count, batch) * settings.Epochs;
         var simclr = ProgressView.Run(config.Progress, ctx.Output, "finetune SimCLR", steps, 0,
-            sink => FineTuner.Run(backend, network, encoderConfig, data, subset, settings, sink, "from the SimCLR encoder"));
+            sink => FineTuner.Run(backend, network, encoderConfig, data, subset, settings, sink, "from the SimCLR encoder", ctx.Cancel));
         network.Parameters.Initialize(encoderConfig.Seed);
         network.ZeroClassifier();
         var random = ProgressView.Run(config.Progress, ctx.Output, "finetune random", steps, 0,
-            sink => FineTuner.Run(backend, network, encoderConfig, data, subset, settings, sink, "from a random-init encoder"));
+            sink => FineTuner.Run(backend, network, encoderConfig, data, subset, settings, sink, "from a random-init encoder", ctx.Cancel));
 
         ctx.Output.WriteLine();
         ctx.Output.WriteLine($"Fine-tuning on {subset.Count} labels ({share:P1}), {data.Test.Name} ({data.Test.Count} images, {classes} classes):");

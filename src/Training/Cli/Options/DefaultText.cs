@@ -32,7 +32,7 @@ internal static class DefaultText
     {
         null => "none",
         double d => d.ToString("R", CultureInfo.InvariantCulture).ToLowerInvariant(),
-        Enum e => (string)typeof(CliEnumConverter).GetMethod(nameof(CliEnumConverter.Name))!.MakeGenericMethod(e.GetType()).Invoke(null, [e])!,
+        Enum e => CliEnumConverter.Name(e),
         IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
         _ => value.ToString()!,
     };
