@@ -74,6 +74,14 @@ public class FineTuneTests
         Assert.Equal(before, Read(net.Parameters.Buffers));
     }
 
+    [Theory]
+    [InlineData(0.01, 60)]
+    [InlineData(0.012, 60)]
+    [InlineData(0.05, 30)]
+    [InlineData(0.1, 30)]
+    [InlineData(1.0, 30)]
+    public void ThePapersEpochsFollowTheLabelledShare(double share, int epochs) => Assert.Equal(epochs, FineTuneSettings.PaperEpochs(share));
+
     private static int[] Labels(params int[] perClass) => perClass.SelectMany((n, c) => Enumerable.Repeat(c, n)).ToArray();
 
     [Fact]

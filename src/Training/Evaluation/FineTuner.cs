@@ -26,9 +26,12 @@ public sealed record FineTuneSettings(int Epochs, int BatchSize, double BaseLear
     /// <summary>B · base / 256, the paper's scaling.</summary>
     public double PeakLearningRate(int batch) => BaseLearningRate * batch / 256.0;
 
-    /// <summary>The paper's epochs: 60 for its 1 % subset, 30 for 10 %; a share of at most 1 % (within rounding of
-    /// per-class counts) counts as the first.</summary>
-    public static int PaperEpochs(double labelledShare) => labelledShare <= 0.0105 ? 60 : 30;
+    /// <summary>Below this labelled share the paper's 1 % setting applies, above it the 10 % one: the geometric
+    /// middle of the two, so a share rounded up by per-class counts (24 of 2,000 is 1.2 %) keeps its setting.</summary>
+    public const double OnePercentSettingBelow = 0.0316;
+
+    /// <summary>The paper's epochs: 60 for its 1 % subset, 30 for 10 %.</summary>
+    public static int PaperEpochs(double labelledShare) => labelledShare < OnePercentSettingBelow ? 60 : 30;
 }
 
 /// <summary>One fine-tuning run's outcome: test accuracy, the fine-tuned encoder's features of the test split and of

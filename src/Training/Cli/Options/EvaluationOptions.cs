@@ -61,7 +61,8 @@ internal sealed class FinetuneOptions : OptionGroup
     public readonly Option<int> LabelsPerClass = new("--labels-per-class") { Description = "Use exactly K labelled images of each class instead of a fraction" };
     public readonly Option<string> LabelSubset = new("--label-subset")
     { Description = "Use the training indices listed in this file (a run's label-subset.txt) instead of drawing a subset" };
-    public readonly Option<int> Epochs = new("--epochs") { Description = "Fine-tuning epochs (default 60 when at most 1 % of the labels are used, else 30, as in the paper)" };
+    public readonly Option<int> Epochs = new("--epochs")
+    { Description = $"Fine-tuning epochs (default: the paper's 60 for 1 % of the labels and 30 for 10 %: 60 below a labelled share of {(100 * FineTuneSettings.OnePercentSettingBelow).ToString("0.0", System.Globalization.CultureInfo.InvariantCulture)} %, else 30)" };
     public readonly Option<int> BatchSize = new("--batch-size")
     { Description = "Images per step (default 256, or the number of labelled images when fewer; the paper uses 4096 with BN over the whole batch)" };
     public readonly Option<double> BaseLr = new("--base-lr")
