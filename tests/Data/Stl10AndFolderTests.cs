@@ -1,5 +1,5 @@
-// STL-10's transposed (column-major) layout and label shift on files written here, and the image-folder
-// reader on PNGs written here.
+// STL-10's transposed (column-major) layout, label shift and unlabeled images on files written here, and the
+// image-folder reader on PNGs written here.
 using SimClr.Training.Data;
 using StbImageWriteSharp;
 
@@ -42,17 +42,31 @@ public class Stl10AndFolderTests
         Assert.Equal(7, img[(5 * Side + 80) * 3 + 2]);
         Assert.Equal(218, img.ToArray().Sum(v => v));
         Assert.Equal(99, s.Test.Image(1)[(95 * Side + 0) * 3 + 1]);
-        Assert.NotNull(s.Unlabeled);
-        Assert.Equal(4, s.Unlabeled!.Count);
-        Assert.False(s.Unlabeled.IsLabeled);
-        Assert.Equal(55, s.Unlabeled.Image(3)[(0 * Side + 1) * 3]);
-        var joined = ImageDataset.Concat(s.Train, s.Unlabeled);
-        Assert.Equal(new[] { 0, 9, 3, -1, -1, -1, -1 }, joined.Labels);
-        Assert.Equal(s.Unlabeled.Image(3).ToArray(), joined.Image(6).ToArray());
-        Assert.False(joined.IsLabeled);
+        // The pretraining set is the training images followed by the unlabeled ones, in one array.
+        Assert.Equal(3 + 4, s.Pretrain.Count);
+        Assert.Equal(new[] { 0, 9, 3, -1, -1, -1, -1 }, s.Pretrain.Labels);
+        Assert.Equal(s.Train.Image(2).ToArray(), s.Pretrain.Image(2).ToArray());
+        Assert.Equal(55, s.Pretrain.Image(6)[(0 * Side + 1) * 3]);
+        Assert.False(s.Pretrain.IsLabeled);
+        Assert.Empty(s.Notes);
+        var plain = Stl10Reader.Load(tmp.Path);
+        Assert.Same(plain.Train, plain.Pretrain);
+        Assert.Equal(3 + 2, Stl10Reader.Load(tmp.Path, maxUnlabeled: 2).Pretrain.Count);
         Assert.Throws<ArgumentException>(() => ImageDataset.Concat(s.Train, ShapesDataset.Generate(2, 0, 1).Train));
-        Assert.Null(Stl10Reader.Load(tmp.Path).Unlabeled);
-        Assert.Equal(2, Stl10Reader.Load(tmp.Path, maxUnlabeled: 2).Unlabeled!.Count);
+    }
+
+    [Fact]
+    public void Stl10UnlabeledImagesPastTheMemoryLimitAreCutWithANote()
+    {
+        using var tmp = new TempDir();
+        MakeStl(tmp);
+        // Train (3) twice and test (2) take 8 images' worth; a limit of 10 leaves room for 2 of the 4 unlabeled.
+        var s = Stl10Reader.Load(tmp.Path, maxUnlabeled: 100, maxImageBytes: 10L * ImageBytes);
+        Assert.Equal(3 + 2, s.Pretrain.Count);
+        var note = Assert.Single(s.Notes);
+        Assert.Contains("unlabeled_X.bin", note);
+        Assert.Contains("4 unlabeled images", note);
+        Assert.Contains("adds the first 2", note);
     }
 
     [Fact]
@@ -134,6 +148,8 @@ public class Stl10AndFolderTests
         using var tmp = new TempDir();
         var e = Assert.Throws<DatasetException>(() => ImageFolderReader.Load(tmp.Path, 8));
         Assert.Contains(tmp.Path, e.Message);
+        Assert.Contains("no images", e.Message);
+        e = Assert.Throws<DatasetException>(() => ImageFolderReader.Load(tmp.Path, 8, labels: FolderLabels.Subfolders));
         Assert.Contains("no class sub-folders", e.Message);
 
         var cls = tmp.Sub("only");
@@ -141,7 +157,7 @@ public class Stl10AndFolderTests
         File.WriteAllBytes(bad, [1, 2, 3, 4, 5]);
         e = Assert.Throws<DatasetException>(() => ImageFolderReader.Load(tmp.Path, 8));
         Assert.Contains(bad, e.Message);
-        Assert.Contains("cannot decode", e.Message);
+        Assert.Contains("not a PNG, JPEG or BMP", e.Message);
 
         e = Assert.Throws<DatasetException>(() => ImageFolderReader.Load(tmp.File("missing"), 8));
         Assert.Contains("missing", e.Message);

@@ -250,7 +250,7 @@ public class CheckpointResumeTests
                 else w.Add<float>(t.Name, file.Read<float>(t.Name), t.Shape);
             }
             w.WriteAtomic(mismatched);
-            foreach (var args in new[] { new[] { "knn", "--checkpoint", mismatched, "--shapes-count", "96", "--image-size", "16", "--device", "cpu" }, ["pretrain", "--resume", mismatched, "--progress", "quiet", "--device", "cpu"] })
+            foreach (var args in new[] { new[] { "knn", "--checkpoint", mismatched, "--device", "cpu" }, ["pretrain", "--resume", mismatched, "--progress", "quiet", "--device", "cpu"] })
             {
                 var m = Cli.Run(args);
                 Assert.True(m.Code == (int)ExitCode.BadInput, m.Err);
@@ -294,7 +294,8 @@ public class CheckpointResumeTests
             Assert.Equal([6L], f.Read<long>("bn1.num_batches_tracked"));
 
             // The checkpoint evaluates through both evaluation commands.
-            string[] data = ["--checkpoint", TinyRun.Checkpoint(dir, 6), "--shapes-count", "96", "--image-size", "16", "--seed", "5", "--device", "cpu"];
+            // The data, its size and the seed default to the checkpoint's own.
+            string[] data = ["--checkpoint", TinyRun.Checkpoint(dir, 6), "--device", "cpu"];
             var linear = Cli.Run(["linear-eval", .. data, "--linear-epochs", "3"]);
             Assert.True(linear.Code == 0, linear.Err);
             Assert.Contains("linear evaluation: SimCLR top-1", linear.Out);

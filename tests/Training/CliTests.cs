@@ -194,6 +194,11 @@ public class CliTests
     [InlineData("embed", "--split", "--epochs")]
     [InlineData("augment-preview", "--crop-min", "--batch-size")]
     [InlineData("pretrain", "--knn-every", "--checkpoint")]
+    [InlineData("pretrain", "--config", "--label-fraction")]
+    [InlineData("finetune", "--label-fraction", "--linear-epochs")]
+    [InlineData("finetune", "--labels-per-class", "--image-size")]
+    [InlineData("linear-eval", "--out", "--name")]
+    [InlineData("knn", "--out", "--stl10-unlabeled")]
     public void EachCommandOffersOnlyTheOptionsItReads(string command, string offered, string notOffered)
     {
         var (code, output, _) = Cli.Run(command, "--help");

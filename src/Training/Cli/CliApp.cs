@@ -1,4 +1,4 @@
-// The command line: pretrain (also what runs with no command), linear-eval, knn, augment-preview, export,
+// The command line: pretrain (also what runs with no command), linear-eval, knn, finetune, augment-preview, export,
 // info. Each command lives in its own file under Commands/ and is built from the option groups under
 // Options/ that it uses, so its --help lists only what it reads. Tests call Run in-process with their own
 // writers. No input a user can give ends in a stack trace:
@@ -59,6 +59,7 @@ public static class CliApp
         PretrainCommand.Register(root, context);
         root.Add(LinearEvalCommand.Create(context));
         root.Add(KnnCommand.Create(context));
+        root.Add(FinetuneCommand.Create(context));
         root.Add(AugmentPreviewCommand.Create(context));
         root.Add(ExportCommand.Create(context));
         root.Add(EmbedCommand.Create(context));

@@ -55,6 +55,14 @@ public sealed record RunConfig
     public int ShapesCount { get; init; } = 2000;
     /// <summary>Side length image folders are resized to.</summary>
     public int ImageSize { get; init; } = 32;
+    /// <summary>Whether an image folder's sub-folders are its classes (auto: when no image sits at its top level).</summary>
+    public FolderLabels FolderLabels { get; init; } = FolderLabels.Auto;
+    /// <summary>STL-10 unlabeled images added to pretraining (0 = none; capped at what fits in memory).</summary>
+    public int Stl10Unlabeled { get; init; }
+    /// <summary>Labelled data for the kNN monitor and the final evaluation when it is not the pretraining set
+    /// (null = the pretraining dataset's own train/test splits).</summary>
+    public DatasetKind? EvalDataset { get; init; }
+    public string? EvalDataPath { get; init; }
 
     // model
     public Architecture Arch { get; init; } = Architecture.ResNet18;
@@ -204,7 +212,12 @@ public sealed record RunConfig
         Require(StopAfter >= 0, "--stop-after", $"must be ≥ 0, got {StopAfter}");
         Require(LossEvery >= 1, "--loss-every", $"must be at least 1, got {LossEvery}");
         Require(Dataset != DatasetKind.Folder || DataPath is not null, "--data", "is required with --dataset folder");
+        Require(Stl10Unlabeled >= 0, "--stl10-unlabeled", $"must be ≥ 0, got {Stl10Unlabeled}");
+        Require(Stl10Unlabeled == 0 || Dataset == DatasetKind.Stl10, "--stl10-unlabeled", "needs --dataset stl10");
+        Require(EvalDataset != DatasetKind.Folder || EvalDataPath is not null, "--eval-data", "is required with --eval-dataset folder");
+        Require(EvalDataPath is null || EvalDataset is not null, "--eval-data", "needs --eval-dataset");
         RequirePath(DataPath, "--data");
+        RequirePath(EvalDataPath, "--eval-data");
         RequirePath(Out, "--out");
         RequirePath(Resume, "--resume");
         Require(Name is null || IsPlainName(Name), "--name", $"must be a plain folder name inside runs/ (no '/', no '..'), got '{Name}'; use --out for a folder elsewhere");
@@ -329,8 +342,7 @@ public sealed record RunConfig
     public static readonly JsonSerializerOptions Json = new()
     {
         WriteIndented = true,
-        // Choices are names only: a number would deserialize to an enum value no option can give.
-        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower, allowIntegerValues: false) },
+        Converters = { new CliEnumConverter() },
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };

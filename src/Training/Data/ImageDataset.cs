@@ -91,6 +91,15 @@ public sealed class ImageDataset
     public override string ToString() => $"{Name}: {Count} images {Shape.Height}x{Shape.Width}x{Shape.Channels}, {ClassCount} classes";
 }
 
-/// <summary>A dataset's splits: Train is what pretraining and the linear probe fit, Test what they are
-/// scored on; Unlabeled (STL-10) adds pretraining images without labels.</summary>
-public sealed record DatasetSplits(ImageDataset Train, ImageDataset Test, ImageDataset? Unlabeled = null);
+/// <summary>A dataset's splits: Train is what the linear probe and the kNN bank fit, Test what they are scored on.
+/// Pretrain is what SimCLR trains on: Train unless the reader adds unlabeled images (STL-10's unlabeled_X.bin) or
+/// the set has no labels at all (an unlabeled image folder, whose Test is empty). Notes are lines the reader wants
+/// the user to see (a class folder skipped, a subset taken to fit in memory).</summary>
+public sealed record DatasetSplits(ImageDataset Train, ImageDataset Test)
+{
+    public ImageDataset Pretrain { get; init; } = Train;
+    public IReadOnlyList<string> Notes { get; init; } = [];
+
+    /// <summary>Whether the splits can be evaluated on: both labeled and the test split non-empty.</summary>
+    public bool IsLabeled => Train.IsLabeled && Test.IsLabeled && Test.Count > 0;
+}

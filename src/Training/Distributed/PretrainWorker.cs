@@ -16,7 +16,7 @@ public static class PretrainWorker
     {
         var announcement = launch.ReceiveAnnouncement();
         var config = announcement.Config;
-        var data = Cli.Commands.CommandSupport.LoadData(config);
+        var data = Cli.Commands.PretrainCommand.LoadPretraining(config, TextWriter.Null);
         var spec = config.AugmentSpec();
         using var backend = BackendFactory.Create(launch.Device(DeviceRequest.Parse(config.Device)), TextWriter.Null);
         using var model = ModelState.Build(backend, config, spec.OutHeight, spec.OutWidth, launch.LocalPairs(config.BatchSize));

@@ -19,18 +19,8 @@ public static class ModelState
     {
         var modelConfig = new SimClrModelConfig
         {
-            Arch = config.Arch switch
-            {
-                Architecture.ResNet18 => ResNetArch.ResNet18,
-                Architecture.ResNet34 => ResNetArch.ResNet34,
-                _ => ResNetArch.ResNet50,
-            },
-            Stem = config.Stem switch
-            {
-                StemChoice.Cifar => StemKind.Cifar,
-                StemChoice.ImageNet => StemKind.ImageNet,
-                _ => throw new InvalidOperationException("resolve the config before building the model"),
-            },
+            Arch = Arch(config),
+            Stem = Stem(config),
             WidthMultiplier = config.Width,
             InputChannels = 3,
             ImageHeight = height,
@@ -54,6 +44,20 @@ public static class ModelState
             throw new UserError($"cannot build the model: not enough memory for batch {batchSize} at {height}x{width} (width {config.Width}); lower --batch-size or --width", ExitCode.BadOption);
         }
     }
+
+    public static ResNetArch Arch(RunConfig config) => config.Arch switch
+    {
+        Architecture.ResNet18 => ResNetArch.ResNet18,
+        Architecture.ResNet34 => ResNetArch.ResNet34,
+        _ => ResNetArch.ResNet50,
+    };
+
+    public static StemKind Stem(RunConfig config) => config.Stem switch
+    {
+        StemChoice.Cifar => StemKind.Cifar,
+        StemChoice.ImageNet => StemKind.ImageNet,
+        _ => throw new InvalidOperationException("resolve the config before building the model"),
+    };
 
     /// <summary>Every tensor a checkpoint of this model holds.</summary>
     public static List<ExpectedTensor> Expected(ParameterStore<float> store)

@@ -59,7 +59,7 @@ public sealed class Pretrainer(IBackend<float> backend, RunConfig config, Datase
     {
         parallel ??= DataParallel.Single;
         BestKnnTop1 = bestMetric;
-        var train = data.Train;
+        var train = data.Pretrain;
         int b = config.BatchSize, pairs = b / parallel.Size;
         int stepsPerEpoch = EpochOrder.StepsPerEpoch(train.Count, b);
         var schedule = new LearningRateSchedule(config.PeakLearningRate(), config.WarmupEpochs, config.Epochs, stepsPerEpoch);

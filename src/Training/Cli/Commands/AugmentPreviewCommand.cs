@@ -36,19 +36,19 @@ internal static class AugmentPreviewCommand
     {
         if (count < 1) throw UserError.Option("--count", $"must be at least 1, got {count}");
         if (scale < 0 || scale > 32) throw UserError.Option("--scale", $"must lie in [1, 32] (or be left out), got {scale}");
-        var data = CommandSupport.LoadData(requested);
-        var config = requested.Resolve(data.Train.Shape.Height);
+        var images = CommandSupport.LoadImages(requested, ctx.Output).Pretrain;
+        var config = requested.Resolve(images.Shape.Height);
         var spec = config.AugmentSpec();
         using var backend = BackendFactory.Create(DeviceRequest.Parse(config.Device), ctx.Output, requested.Verbosity);
         try
         {
-            Augmentation.AugmentPreview.Write(output, data.Train, spec, config.Seed, count, backend, scale: scale);
+            Augmentation.AugmentPreview.Write(output, images, spec, config.Seed, count, backend, scale: scale);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw UserError.File(output, $"cannot be written ({e.Message})");
         }
-        ctx.Output.WriteLine($"wrote {output}: {Math.Min(count, data.Train.Count)} images of {data.Train.Name} beside their two views ({config.Augment} augmentation)");
+        ctx.Output.WriteLine($"wrote {output}: {Math.Min(count, images.Count)} images of {images.Name} beside their two views ({config.Augment} augmentation)");
         return (int)ExitCode.Ok;
     }
 }

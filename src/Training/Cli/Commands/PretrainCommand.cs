@@ -1,8 +1,13 @@
 // pretrain (also what runs with no command): SimCLR pretraining, then a linear probe and a kNN vote on the
 // frozen encoder, for the pretrained encoder and for a random-init encoder of the same architecture and seed.
-// With --resume the trajectory (model, data, optimizer, schedule, seed) comes from the checkpoint; only how
-// this session runs and reports comes from the command line, and so does where it writes (RunDirectory's rules:
-// its own run folder, or a copy in a new --out/--name). Everything is validated before the run folder is touched.
+// The starting config is a --preset, or a run's config.json given with --config, or the per-dataset defaults;
+// flags given beside it override it. With --resume the trajectory (model, data, optimizer, schedule, seed)
+// comes from the checkpoint, and so do the session settings (--eval, --keep-last, ...) unless the command line
+// gives them; where it writes follows RunDirectory's rules (its own run folder, or a copy in a new --out/--name).
+// Everything is validated before the run folder is touched. The pretraining images may be unlabeled (an image
+// folder without classes, or STL-10's unlabeled_X.bin added); the kNN monitor and the final evaluation then
+// use --eval-dataset, or are skipped with a note. Under mpirun/srun rank 0 runs this command and the other
+// ranks PretrainWorker.
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
@@ -30,28 +35,58 @@ internal static class PretrainCommand
     public static void Register(RootCommand root, CliContext ctx)
     {
         var data = new DataOptions();
-        var preset = new PresetOptions();
-        var options = new OptionSet(preset, data, new InitFromOptions(), new ModelOptions(), new OptimizerOptions(), new SeedOptions(), new AugmentOptions(),
-            new KnnOptions(), new LinearEvalOptions(), new DeviceOptions(), new RunDirectoryOptions(), new ProgressOptions(), new PretrainRunOptions());
+        var (options, run, configFile, preset) = Options(data);
         var pretrain = new Command("pretrain", Summary);
         foreach (var command in new Command[] { root, pretrain })
         {
             options.AddTo(command);
+            configFile.AddTo(command);
             command.SetAction(r =>
             {
-                var config = options.Apply(r, preset.Start(r, data));
+                (SafeTensorsFile, CheckpointInfo)? resumed = null;
+                RunConfig start;
+                if (r.GetValue(run.Resume) is { } resumePath)
+                {
+                    if (OptionGroup.Given(r, configFile.Config)) throw UserError.Option("--config", "cannot be combined with --resume: a resumed run keeps its checkpoint's settings");
+                    if (OptionGroup.Given(r, preset.Name)) throw UserError.Option("--preset", "cannot be combined with --resume: a resumed run keeps its checkpoint's settings");
+                    resumed = Checkpoint.Read(resumePath);
+                    start = resumed.Value.Item2.Config with { Out = null, Name = null, Resume = resumePath };
+                    var ignored = r.CommandResult.Command.Options.Where(o => OptionGroup.Given(r, o) && !PretrainRunOptions.Session.Contains(o.Name)).Select(o => o.Name).ToList();
+                    if (ignored.Count > 0)
+                        ctx.Output.WriteLine($"note: {string.Join(", ", ignored)} ignored with --resume: the run continues with its checkpoint's settings");
+                }
+                else if (r.GetValue(configFile.Config) is { } path)
+                {
+                    if (OptionGroup.Given(r, preset.Name)) throw UserError.Option("--preset", "cannot be combined with --config: both name the starting config");
+                    start = ConfigFile.Load(path);
+                }
+                else start = preset.Start(r, data);
+                var config = options.Apply(r, start);
                 config.Validate();
-                return Run(config, ctx);
+                return Run(config, ctx, resumed);
             });
         }
         root.Add(pretrain);
     }
 
-    /// <summary>Under mpirun/srun every rank comes here: rank 0 runs the command below, the others PretrainWorker.</summary>
-    public static int Run(RunConfig requested, CliContext ctx) =>
-        DataParallelLaunch.Run(ctx, launch => launch.IsWriter ? Run(requested, ctx, launch) : PretrainWorker.Run(launch, ctx));
+    /// <summary>pretrain's option groups (all of them, the run group with --resume, --config and --preset).</summary>
+    internal static (OptionSet All, PretrainRunOptions Run, ConfigOption Config, PresetOptions Preset) Options(DataOptions data)
+    {
+        var run = new PretrainRunOptions();
+        var preset = new PresetOptions();
+        var all = new OptionSet(preset, data, new EvalDataOptions(), new InitFromOptions(), new ModelOptions(), new OptimizerOptions(), new SeedOptions(), new AugmentOptions(),
+            new KnnOptions(), new LinearEvalOptions(), new DeviceOptions(), new RunDirectoryOptions(), new ProgressOptions(), run);
+        return (all, run, new ConfigOption(), preset);
+    }
 
-    private static int Run(RunConfig requested, CliContext ctx, DataParallelLaunch launch)
+    public static int Run(RunConfig requested, CliContext ctx) =>
+        Run(requested, ctx, requested.Resume is { } path ? Checkpoint.Read(path) : null);
+
+    /// <summary>Under mpirun/srun every rank comes here: rank 0 runs the command below, the others PretrainWorker.</summary>
+    private static int Run(RunConfig requested, CliContext ctx, (SafeTensorsFile File, CheckpointInfo Info)? resumed) =>
+        DataParallelLaunch.Run(ctx, launch => launch.IsWriter ? Run(requested, ctx, resumed, launch) : PretrainWorker.Run(launch, ctx));
+
+    private static int Run(RunConfig requested, CliContext ctx, (SafeTensorsFile File, CheckpointInfo Info)? resumed, DataParallelLaunch launch)
     {
         var wall = Stopwatch.StartNew();
         var config = requested;
@@ -59,13 +94,14 @@ internal static class PretrainCommand
         CheckpointInfo? resumeInfo = null;
         if (requested.Resume is not null && requested.InitFrom is not null)
             throw UserError.Option("--init-from", "cannot be combined with --resume (the checkpoint already holds the weights)");
-        if (requested.Resume is { } resumePath)
+        if (requested.Resume is { } resumePath && resumed is { } r)
         {
-            (resumeFile, resumeInfo) = Checkpoint.Read(resumePath);
+            (resumeFile, resumeInfo) = r;
             config = resumeInfo.Config with
             {
                 Resume = resumePath,
                 Device = requested.Device,
+                Verbosity = requested.Verbosity,
                 Progress = requested.Progress,
                 StopAfter = requested.StopAfter,
                 Eval = requested.Eval,
@@ -79,16 +115,21 @@ internal static class PretrainCommand
         }
         config = launch.Adopt(config, resumeInfo?.Config, ctx.Output);
 
-        var data = LoadData(config);
-        config = config.Resolve(data.Train.Shape.Height);
-        if (config.BatchSize > data.Train.Count)
-            throw UserError.Option("--batch-size", $"{config.BatchSize} exceeds the {data.Train.Count} training images of {data.Train.Name}");
-        int stepsPerEpoch = EpochOrder.StepsPerEpoch(data.Train.Count, config.BatchSize);
+        var data = LoadPretraining(config, ctx.Output);
+        if (!data.IsLabeled && config.Eval != EvalMode.None)
+        {
+            ctx.Output.WriteLine($"note: {data.Pretrain.Name} has no labels, so the kNN monitor and the final evaluation are skipped (give --eval-dataset and --eval-data to evaluate on labelled data)");
+            config = config with { Eval = EvalMode.None };
+        }
+        config = config.Resolve(data.Pretrain.Shape.Height);
+        if (config.BatchSize > data.Pretrain.Count)
+            throw UserError.Option("--batch-size", $"{config.BatchSize} exceeds the {data.Pretrain.Count} training images of {data.Pretrain.Name}");
+        int stepsPerEpoch = EpochOrder.StepsPerEpoch(data.Pretrain.Count, config.BatchSize);
         if (resumeInfo is not null) Checkpoint.RequirePosition(config.Resume!, resumeInfo, stepsPerEpoch);
         int pairsPerRank = launch.LocalPairs(config.BatchSize);
         var spec = config.AugmentSpec();
         config.RequireBatchFits(spec.OutHeight, spec.OutWidth);
-        using var backend = BackendFactory.Create(launch.Device(DeviceRequest.Parse(config.Device)), ctx.Output, requested.Verbosity);
+        using var backend = BackendFactory.Create(launch.Device(DeviceRequest.Parse(config.Device)), ctx.Output, config.Verbosity);
         using var model = ModelState.Build(backend, config, spec.OutHeight, spec.OutWidth, pairsPerRank);
         using var momentum = model.Parameters.AllocateStateBuffer();
         var start = new TrainingPosition(0, 0, 0);
@@ -115,15 +156,16 @@ internal static class PretrainCommand
         if (resumeInfo is not null) metrics.TruncateAfter(start.Step);
 
         ctx.Output.WriteLine($"pretraining {Describe(config)}");
-        ctx.Output.WriteLine($"data: {data.Train}; device: {backend.Info.Description}");
+        ctx.Output.WriteLine($"data: {data.Pretrain}; device: {backend.Info.Description}");
         ctx.Output.WriteLine($"run directory: {run.Root}");
         if (resumeInfo is not null) ctx.Output.WriteLine($"resuming from {config.Resume} at {start}");
         string bestPath = new CheckpointStore(run.CheckpointDir, config.KeepLast).BestPath;
         JsonObject Summary(PretrainResult r, Pretrainer t) => new()
         {
             ["status"] = r.Status.ToString().ToLowerInvariant(),
-            ["dataset"] = data.Train.Name,
-            ["arch"] = config.Arch.ToString().ToLowerInvariant(),
+            ["dataset"] = data.Pretrain.Name,
+            ["eval_dataset"] = config.Eval == EvalMode.None ? null : data.Train.Name,
+            ["arch"] = CliEnumConverter.Name(config.Arch),
             ["width"] = config.Width,
             ["epochs"] = r.Position.Epoch,
             ["steps"] = r.Position.Step,
@@ -187,6 +229,8 @@ internal static class PretrainCommand
                 ctx.Output.WriteLine($"evaluation stopped; pretraining is complete: evaluate {result.LastCheckpoint} with linear-eval or knn --checkpoint");
                 return (int)ExitCode.Interrupted;
             }
+            EmbeddingPlot.Write(Path.Combine(run.Root, "embedding.png"), simclr.Test.Features, simclr.Test.Labels, data.Test.ClassNames,
+                "SimCLR encoder features h", simclr.Train.Features, simclr.Train.Labels);
             summary["linear_top1"] = simclr.Linear.Top1;
             summary["linear_top5"] = simclr.Linear.Top5;
             summary["knn_top1"] = simclr.Knn.Top1;
@@ -210,7 +254,7 @@ internal static class PretrainCommand
     internal static LinearProbeOptions ProbeOptions(RunConfig c) =>
         new(c.LinearEpochs, c.LinearLr, c.LinearWeightDecay, c.LinearBatchSize, 0.9, c.Seed);
 
-    private sealed record EvalResult(Accuracy Linear, Accuracy Knn);
+    private sealed record EvalResult(Accuracy Linear, Accuracy Knn, FeatureSet Train, FeatureSet Test);
 
     /// <summary>Both protocols on the frozen encoder, one progress row per phase, titled by <paramref name="encoder"/>.</summary>
     private static EvalResult Evaluate(IProgressHost host, string encoder, IBackend<float> backend, SimClrModel<float> model, RunConfig config,
@@ -220,7 +264,21 @@ internal static class PretrainCommand
         int classes = data.Train.ClassCount;
         return new EvalResult(
             EvaluationProgress.Linear(host, $"linear probe ({encoder})", features, classes, ProbeOptions(config), cancel),
-            EvaluationProgress.Knn(host, $"kNN ({encoder})", backend, features, classes, config, cancel));
+            EvaluationProgress.Knn(host, $"kNN ({encoder})", backend, features, classes, config, cancel),
+            features.Train, features.Test);
+    }
+
+    /// <summary>The pretraining images of <paramref name="config"/> and the labelled splits its evaluation uses: the
+    /// dataset's own, or --eval-dataset's resized to the pretraining images' size (unlabeled splits when neither).
+    /// Every rank of a data-parallel job loads them the same way.</summary>
+    internal static DatasetSplits LoadPretraining(RunConfig config, TextWriter output)
+    {
+        var own = LoadImages(config, output);
+        if (config.EvalDataset is not { } kind) return own;
+        var eval = RequireLabeled(LoadImages(config, output, kind, config.EvalDataPath));
+        eval = DatasetResize.To(eval, own.Pretrain.Shape.Height, "the pretraining images' size", out var note);
+        if (note is not null) output.WriteLine(note);
+        return new DatasetSplits(eval.Train, eval.Test) { Pretrain = own.Pretrain };
     }
 
     private static void PrintComparison(TextWriter o, RunConfig config, DatasetSplits data, EvalResult simclr, EvalResult random)

@@ -10,8 +10,10 @@ namespace SimClr.Training.Cli.Options;
 
 internal sealed class InitFromOptions : OptionGroup
 {
+    public readonly Option<string> InitFrom;
+
     public InitFromOptions() =>
-        Bound(new Option<string>("--init-from")
+        InitFrom = Bound(new Option<string>("--init-from")
         {
             Description = "Start the encoder from a torchvision ResNet-18/34/50 state_dict saved as safetensors (fc is not used; arch, width and stem are read from the file)",
         }, (c, path) =>

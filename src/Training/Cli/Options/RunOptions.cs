@@ -9,7 +9,7 @@ internal sealed class DeviceOptions : OptionGroup
 {
     public DeviceOptions()
     {
-        Bound(new Option<string>("--device") { Description = "auto (CUDA when available, else CPU), cpu, cuda, cuda:N" }, (c, v) => c with { Device = v });
+        Bound(new Option<string>("--device") { Description = $"auto (CUDA when available, else CPU), cpu, cuda, cuda:N {DefaultText.Of(c => c.Device)}" }, (c, v) => c with { Device = v });
         Bound(new Option<bool>("--verbose") { Description = "Also print the details behind one-line notices (where each CUDA library was looked for)" },
             (c, v) => c with { Verbosity = v ? Verbosity.Verbose : Verbosity.Normal });
     }
@@ -18,7 +18,7 @@ internal sealed class DeviceOptions : OptionGroup
 internal sealed class ProgressOptions : OptionGroup
 {
     public ProgressOptions() =>
-        Bound(Choice("--progress", "auto (bars on a terminal, lines otherwise), bars, plain, quiet", "auto", "bars", "plain", "quiet"),
+        Bound(Choice("--progress", $"auto (bars on a terminal, lines otherwise), bars, plain, quiet {DefaultText.Of(c => c.Progress)}", "auto", "bars", "plain", "quiet"),
             (c, v) => c with { Progress = v switch { "bars" => ProgressMode.Bars, "plain" => ProgressMode.Plain, "quiet" => ProgressMode.Quiet, _ => ProgressMode.Auto } });
 }
 
@@ -34,15 +34,20 @@ internal sealed class RunDirectoryOptions : OptionGroup
 
 internal sealed class PretrainRunOptions : OptionGroup
 {
+    /// <summary>What a resumed run takes from the command line; every other option keeps the checkpoint's value.</summary>
+    public static readonly IReadOnlySet<string> Session = new HashSet<string> { "--resume", "--device", "--progress", "--stop-after", "--eval", "--loss-every", "--keep-last", "--out", "--name", "--verbose" };
+
+    public readonly Option<string> Resume;
+
     public PretrainRunOptions()
     {
-        Bound(new Option<int>("--knn-every") { Description = "Run the kNN monitor every E epochs (0 = only at the end; default 10)" }, (c, v) => c with { KnnEvery = v });
-        Bound(Choice("--eval", "What pretraining ends with: full (linear + kNN, SimCLR and random encoder) or none", "full", "none"),
+        Bound(new Option<int>("--knn-every") { Description = $"Run the kNN monitor every E epochs, 0 = only at the end {DefaultText.Of(c => c.KnnEvery)}" }, (c, v) => c with { KnnEvery = v });
+        Bound(Choice("--eval", $"What pretraining ends with: full (linear + kNN, SimCLR and random encoder) or none {DefaultText.Of(c => c.Eval)}", "full", "none"),
             (c, v) => c with { Eval = v == "none" ? EvalMode.None : EvalMode.Full });
-        Bound(new Option<string>("--resume") { Description = "Continue exactly from this checkpoint" }, (c, v) => c with { Resume = v });
-        Bound(new Option<int>("--keep-last") { Description = "Checkpoints kept besides the best (default 2)" }, (c, v) => c with { KeepLast = v });
-        Bound(new Option<int>("--loss-every") { Description = "Read the loss back every k steps (default 10)" }, (c, v) => c with { LossEvery = v });
-        Bound(new Option<int>("--stop-after") { Description = "Pause after N epochs with a checkpoint; --resume continues the same schedule (0 = run to the end)" }, (c, v) => c with { StopAfter = v });
+        Resume = Bound(new Option<string>("--resume") { Description = "Continue exactly from this checkpoint; the run keeps its own settings except those of this session given here (--device, --progress, --stop-after, --eval, --loss-every, --keep-last, --out)" }, (c, v) => c with { Resume = v });
+        Bound(new Option<int>("--keep-last") { Description = $"Checkpoints kept besides the best {DefaultText.Of(c => c.KeepLast)}" }, (c, v) => c with { KeepLast = v });
+        Bound(new Option<int>("--loss-every") { Description = $"Read the loss back every k steps {DefaultText.Of(c => c.LossEvery)}" }, (c, v) => c with { LossEvery = v });
+        Bound(new Option<int>("--stop-after") { Description = $"Pause after N epochs with a checkpoint; --resume continues the same schedule; 0 = run to the end {DefaultText.Of(c => c.StopAfter)}" }, (c, v) => c with { StopAfter = v });
     }
 }
 
