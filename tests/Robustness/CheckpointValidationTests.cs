@@ -72,7 +72,7 @@ public class CheckpointValidationTests
             string bad = Fixtures.Rewrite(TinyRun.Checkpoint(dir, 6), Path.Combine(dir, "bad.safetensors"),
                 floats: (name, v) => { if (name == tensor) v[v.Length / 2] = value; return v; });
             var before = Fixtures.Snapshot(dir);
-            string[] eval = ["--checkpoint", bad, "--shapes-count", "96", "--image-size", "16"];
+            string[] eval = ["--checkpoint", bad, "--shapes-count", "96"];
             foreach (var args in new[] { ["linear-eval", .. eval], ["knn", .. eval], new[] { "pretrain", "--resume", bad, "--out", Path.Combine(dir, "next"), "--progress", "quiet" } })
                 Hostile.AssertOneLine(Cli.Run(args), (int)ExitCode.BadInput, bad, $"'{tensor}'", value.ToString(CultureInfo.InvariantCulture));
             Fixtures.AssertUnchanged(before, dir);
@@ -89,7 +89,7 @@ public class CheckpointValidationTests
             Assert.Equal(0, Cli.Run(TinyRun.Args(dir, 2, "--stop-after", "1")).Code);
             string bad = Fixtures.Rewrite(TinyRun.Checkpoint(dir, 6), Path.Combine(dir, "bad.safetensors"),
                 floats: (name, v) => { if (name == "bn1.running_var") v[0] = -1; return v; });
-            Hostile.AssertOneLine(Cli.Run("knn", "--checkpoint", bad, "--shapes-count", "96", "--image-size", "16"), (int)ExitCode.BadInput, "'bn1.running_var'", "variance");
+            Hostile.AssertOneLine(Cli.Run("knn", "--checkpoint", bad, "--shapes-count", "96"), (int)ExitCode.BadInput, "'bn1.running_var'", "variance");
         }
         finally { Directory.Delete(dir, true); }
     }
@@ -157,7 +157,7 @@ public class CheckpointValidationTests
             {
                 string bad = Fixtures.Rewrite(ck, Path.Combine(dir, "bad.safetensors"), metadata: (k, v) => k == "config" ? edit(v) : v);
                 Assert.NotEqual(SafeTensorsFile.Load(ck).Metadata["config"], SafeTensorsFile.Load(bad).Metadata["config"]);
-                Hostile.AssertOneLine(Cli.Run("knn", "--checkpoint", bad, "--shapes-count", "96", "--image-size", "16"), (int)ExitCode.BadInput, bad, named);
+                Hostile.AssertOneLine(Cli.Run("knn", "--checkpoint", bad, "--shapes-count", "96"), (int)ExitCode.BadInput, bad, named);
             }
         }
         finally { Directory.Delete(dir, true); }

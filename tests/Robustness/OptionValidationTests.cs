@@ -51,7 +51,7 @@ public class OptionValidationTests
             var r = Cli.Run("pretrain", o, "0.5", "--out", TinyRun.NewDir("probe"), o == "--epochs" ? "--batch-size" : "--epochs", "0");
             bool parsesAFraction = !r.Err.Contains("Cannot parse", StringComparison.Ordinal) && !r.Err.Contains("not recognized", StringComparison.Ordinal)
                 && !r.Err.Contains("Required argument", StringComparison.Ordinal) && !r.Err.Contains("Unrecognized", StringComparison.Ordinal);
-            bool isPath = o is "--data" or "--out" or "--name" or "--resume" or "--init-from" or "--config" or "--device" or "--help" or "-h" or "-?" or "--version";
+            bool isPath = o is "--data" or "--eval-data" or "--label-subset" or "--out" or "--name" or "--resume" or "--init-from" or "--config" or "--device" or "--help" or "-h" or "-?" or "--version";
             if (parsesAFraction && !isPath) Assert.Contains(o, FloatingOptions);
         }
         Assert.Contains("--brightness", offered);

@@ -249,7 +249,7 @@ public sealed record RunConfig
         if (!ok) throw UserError.Option(option, $"must be a finite number in {(openLow ? "(" : "[")}{lo}, {hi}{(openHigh ? ")" : "]")}, got {value}");
     }
 
-    private static void RequirePath(string? path, string option)
+    internal static void RequirePath(string? path, string option)
     {
         if (path is null) return;
         if (string.IsNullOrWhiteSpace(path)) throw UserError.Option(option, "must not be empty");

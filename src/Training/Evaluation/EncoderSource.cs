@@ -42,15 +42,15 @@ public sealed class EncoderSource
     {
         var (file, info) = Checkpoint.Read(path);
         var config = info.Config;
-        Checkpoint.RequireExactly(file, ExpectedTensors(config));
+        var state = Validated(file, config);
         return new EncoderSource(path, $"{path} ({info.Position})", config, store =>
         {
             foreach (var e in store.Entries.Where(e => !e.Name.StartsWith(Checkpoint.HeadPrefix, StringComparison.Ordinal) && !e.Name.StartsWith(ClassifierNetwork<float>.ClassifierPrefix, StringComparison.Ordinal)))
             {
                 if (!file.Tensors.TryGetValue(e.Name, out var t) || !t.Shape.SequenceEqual(e.Shape.ToArray()))
                     throw UserError.File(path, $"tensor '{e.Name}' is missing or has another shape: the checkpoint's encoder does not match this model");
-                if (e.Kind == StoreTensorKind.Counter) store.SetCounter(e.Name, file.Read<long>(e.Name)[0]);
-                else store.SetHost(e.Name, Checkpoint.ReadFinite(file, e.Name));
+                if (e.Kind == StoreTensorKind.Counter) store.SetCounter(e.Name, state.Counters[e.Name]);
+                else store.SetHost(e.Name, state.Values[e.Name]);
             }
         });
     }
@@ -64,9 +64,10 @@ public sealed class EncoderSource
         return new EncoderSource(path, $"{path} (torchvision weights)", config, store => TorchvisionWeights.ApplyInitFrom(config, store, log));
     }
 
-    /// <summary>What a checkpoint of the SimCLR model <paramref name="config"/> describes must hold: the entries of
-    /// its parameter store, registered but never allocated, and their momentum.</summary>
-    private static List<ExpectedTensor> ExpectedTensors(RunConfig config)
+    /// <summary>The whole checkpoint checked against the SimCLR model <paramref name="config"/> describes (its
+    /// parameter store registered on the CPU, never allocated): encoder, head and momentum, finite values
+    /// (ModelState.Validate), before anything of it is used.</summary>
+    private static ModelState.ValidatedState Validated(SafeTensorsFile file, RunConfig config)
     {
         using var cpu = new CpuBackend<float>();
         using var store = new ParameterStore<float>(cpu);
@@ -79,6 +80,6 @@ public sealed class EncoderSource
         {
             throw new UserError($"cannot build the checkpoint's model: {e.Message}", ExitCode.BadInput);
         }
-        return ModelState.Expected(store);
+        return ModelState.Validate(file, store);
     }
 }

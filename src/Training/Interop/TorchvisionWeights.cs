@@ -100,11 +100,22 @@ public static class TorchvisionWeights
         {
             throw new UserError($"{e.Message} (the model is {modelDescription}; --init-from takes a torchvision ResNet state_dict saved as safetensors)", e.Code);
         }
+        // Every value is read and checked (finite; counters not negative) before the first one is copied.
+        var counters = new List<(string Name, long Value)>();
+        var values = new List<(string Name, float[] Value)>();
         foreach (var e in entries)
         {
-            if (e.Kind == StoreTensorKind.Counter) store.SetCounter(e.Name, file.Read<long>(e.Name)[0]);
-            else store.SetHost(e.Name, file.Read<float>(e.Name));
+            if (e.Kind != StoreTensorKind.Counter)
+            {
+                values.Add((e.Name, Checkpoint.ReadFinite(file, e.Name)));
+                continue;
+            }
+            long n = file.Read<long>(e.Name)[0];
+            if (n < 0) throw UserError.File(file.Path, $"tensor '{e.Name}' is {n}; a batch counter cannot be negative");
+            counters.Add((e.Name, n));
         }
+        foreach (var (name, n) in counters) store.SetCounter(name, n);
+        foreach (var (name, v) in values) store.SetHost(name, v);
         return new InitFromReport(entries.Count, loadHead, file.Tensors.Keys.Any(k => k.StartsWith(FcPrefix, StringComparison.Ordinal)));
     }
 

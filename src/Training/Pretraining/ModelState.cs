@@ -104,9 +104,16 @@ public static class ModelState
         return w => { foreach (var add in adds) add(w); };
     }
 
-    /// <summary>Validates <paramref name="file"/> against the model, then loads it (momentum too when given).
-    /// Every tensor is checked before the first one is copied, so a refused file leaves the model as it was.</summary>
-    public static void Load(SafeTensorsFile file, ParameterStore<float> store, Storage<float>? momentum)
+    /// <summary>Every tensor of a checkpoint, read and checked as a whole: counters, parameter and buffer values,
+    /// and momentum by entry name.</summary>
+    public sealed record ValidatedState(IReadOnlyDictionary<string, long> Counters, IReadOnlyDictionary<string, float[]> Values,
+        IReadOnlyDictionary<string, float[]> Momenta);
+
+    /// <summary>Reads <paramref name="file"/> as a checkpoint of the model <paramref name="store"/> holds: exactly its
+    /// names, dtypes and shapes (and their momentum), every float finite, no negative variance or batch counter.
+    /// Momentum is checked even where it will not be loaded (evaluation): a checkpoint is valid as a whole or not
+    /// at all.</summary>
+    public static ValidatedState Validate(SafeTensorsFile file, ParameterStore<float> store)
     {
         Checkpoint.RequireExactly(file, Expected(store));
         var counters = new Dictionary<string, long>(StringComparer.Ordinal);
@@ -125,14 +132,20 @@ public static class ModelState
                 throw UserError.File(file.Path, $"tensor '{e.Name}' holds the variance {v[bad]} at element {bad}; a variance cannot be negative");
             values[e.Name] = v;
         }
-        // Momentum is checked even when it is not loaded (evaluation): a checkpoint is valid as a whole or not at all.
         var momenta = new Dictionary<string, float[]>(StringComparer.Ordinal);
         foreach (var e in store.Entries.Where(e => e.Kind == StoreTensorKind.Parameter))
             momenta[e.Name] = Checkpoint.ReadFinite(file, Checkpoint.MomentumPrefix + e.Name);
+        return new ValidatedState(counters, values, momenta);
+    }
 
-        foreach (var (name, n) in counters) store.SetCounter(name, n);
-        foreach (var (name, v) in values) store.SetHost(name, v);
+    /// <summary>Validates <paramref name="file"/> against the model, then loads it (momentum too when given).
+    /// Every tensor is checked before the first one is copied, so a refused file leaves the model as it was.</summary>
+    public static void Load(SafeTensorsFile file, ParameterStore<float> store, Storage<float>? momentum)
+    {
+        var state = Validate(file, store);
+        foreach (var (name, n) in state.Counters) store.SetCounter(name, n);
+        foreach (var (name, v) in state.Values) store.SetHost(name, v);
         if (momentum is null) return;
-        foreach (var (name, v) in momenta) store.Backend.Upload(store.StateView(momentum, name), v);
+        foreach (var (name, v) in state.Momenta) store.Backend.Upload(store.StateView(momentum, name), v);
     }
 }

@@ -79,6 +79,8 @@ internal static class CheckpointEvaluation
         if (checkpointPath is not null)
         {
             var source = EncoderSource.FromCheckpoint(checkpointPath);
+            if (OptionGroup.Given(r, dataOptions.ImageSize) && r.GetValue(dataOptions.ImageSize) != source.Config.ImageSize)
+                throw UserError.Option("--image-size", $"applies to --init-from weights only: the checkpoint's encoder takes {source.Config.ImageSize} px images, and other sizes are resized to it");
             var config = Configure(r, source, dataOptions, options);
             return (source, config, LoadAtInputSize(config, source, output));
         }

@@ -35,7 +35,7 @@ internal static class PretrainCommand
     public static void Register(RootCommand root, CliContext ctx)
     {
         var data = new DataOptions();
-        var (options, run, configFile, preset) = Options(data);
+        var (options, run, configFile, preset, init) = Options(data);
         var pretrain = new Command("pretrain", Summary);
         foreach (var command in new Command[] { root, pretrain })
         {
@@ -49,6 +49,8 @@ internal static class PretrainCommand
                 {
                     if (OptionGroup.Given(r, configFile.Config)) throw UserError.Option("--config", "cannot be combined with --resume: a resumed run keeps its checkpoint's settings");
                     if (OptionGroup.Given(r, preset.Name)) throw UserError.Option("--preset", "cannot be combined with --resume: a resumed run keeps its checkpoint's settings");
+                    if (OptionGroup.Given(r, init.InitFrom)) throw UserError.Option("--init-from", "cannot be combined with --resume (the checkpoint already holds the weights)");
+                    RunConfig.RequirePath(resumePath, "--resume");
                     resumed = Checkpoint.Read(resumePath);
                     start = resumed.Value.Item2.Config with { Out = null, Name = null, Resume = resumePath };
                     var ignored = r.CommandResult.Command.Options.Where(o => OptionGroup.Given(r, o) && !PretrainRunOptions.Session.Contains(o.Name)).Select(o => o.Name).ToList();
@@ -57,6 +59,7 @@ internal static class PretrainCommand
                 }
                 else if (r.GetValue(configFile.Config) is { } path)
                 {
+                    RunConfig.RequirePath(path, "--config");
                     if (OptionGroup.Given(r, preset.Name)) throw UserError.Option("--preset", "cannot be combined with --config: both name the starting config");
                     start = ConfigFile.Load(path);
                 }
@@ -69,14 +72,17 @@ internal static class PretrainCommand
         root.Add(pretrain);
     }
 
-    /// <summary>pretrain's option groups (all of them, the run group with --resume, --config and --preset).</summary>
-    internal static (OptionSet All, PretrainRunOptions Run, ConfigOption Config, PresetOptions Preset) Options(DataOptions data)
+    /// <summary>pretrain's option groups: all of them, and those the action reads itself.</summary>
+    internal sealed record PretrainOptions(OptionSet All, PretrainRunOptions Run, ConfigOption Config, PresetOptions Preset, InitFromOptions InitFrom);
+
+    internal static PretrainOptions Options(DataOptions data)
     {
         var run = new PretrainRunOptions();
         var preset = new PresetOptions();
-        var all = new OptionSet(preset, data, new EvalDataOptions(), new InitFromOptions(), new ModelOptions(), new OptimizerOptions(), new SeedOptions(), new AugmentOptions(),
+        var init = new InitFromOptions();
+        var all = new OptionSet(preset, data, new EvalDataOptions(), init, new ModelOptions(), new OptimizerOptions(), new SeedOptions(), new AugmentOptions(),
             new KnnOptions(), new LinearEvalOptions(), new DeviceOptions(), new RunDirectoryOptions(), new ProgressOptions(), run);
-        return (all, run, new ConfigOption(), preset);
+        return new PretrainOptions(all, run, new ConfigOption(), preset, init);
     }
 
     public static int Run(RunConfig requested, CliContext ctx) =>
