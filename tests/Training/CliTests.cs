@@ -196,7 +196,7 @@ public class CliTests
     [InlineData("pretrain", "--knn-every", "--checkpoint")]
     [InlineData("pretrain", "--config", "--label-fraction")]
     [InlineData("finetune", "--label-fraction", "--linear-epochs")]
-    [InlineData("finetune", "--labels-per-class", "--image-size")]
+    [InlineData("finetune", "--labels-per-class", "--stl10-unlabeled")]
     [InlineData("linear-eval", "--out", "--name")]
     [InlineData("knn", "--out", "--stl10-unlabeled")]
     public void EachCommandOffersOnlyTheOptionsItReads(string command, string offered, string notOffered)

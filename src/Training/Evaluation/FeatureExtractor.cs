@@ -35,15 +35,34 @@ public static class FeatureExtractor
     public static FeatureSet Extract(IBackend<float> backend, SimClrModel<float> model, RunConfig config, ImageDataset set,
         IProgress<long>? progress, CancellationToken cancel)
     {
-        var spec = IdentitySpec(config.AugmentSpec());
         int chunk = model.InputShape[0], d = model.FeatureDim;
-        using var images = ResidentImages.Upload(backend, set);
-        using var indices = backend.Allocate<int>(chunk);
-        using var views = backend.Allocate<float>((long)chunk * 3 * spec.OutHeight * spec.OutWidth);
         using var features = backend.Allocate<float>((long)chunk * d);
-        var viewBatch = views.AsTensor(new Shape(chunk, 3, spec.OutHeight, spec.OutWidth), Layout.NCHW);
         var featureBatch = features.AsTensor(new Shape(chunk, d));
         var host = new float[(long)set.Count * d];
+        ForEachBatch(backend, set, config.AugmentSpec(), config.Seed, chunk, (start, views) =>
+        {
+            int rows = views.Shape[0];
+            var f = featureBatch.Rows(0, rows);
+            model.EncodeFeatures(f, views);
+            backend.Download(host.AsSpan(start * d, rows * d), f);
+            progress?.Report(start + rows);
+        }, cancel);
+        return new FeatureSet(host, set.Labels, d);
+    }
+
+    /// <summary>Walks <paramref name="set"/> in order, <paramref name="chunk"/> images at a time: each batch goes
+    /// through the augmentation op with <paramref name="spec"/> reduced to normalization (IdentitySpec), and
+    /// <paramref name="body"/> gets the index of its first image and its views [rows, 3, H, W] (rows ≤ chunk).
+    /// Stops between batches when <paramref name="cancel"/> is set (OperationCanceledException). Every evaluation
+    /// path (features, embed, the fine-tuned network's test pass) sees its images through here.</summary>
+    public static void ForEachBatch(IBackend<float> backend, ImageDataset set, AugmentSpec spec, ulong seed, int chunk,
+        Action<int, Tensor<float>> body, CancellationToken cancel)
+    {
+        var identity = IdentitySpec(spec);
+        using var images = ResidentImages.Upload(backend, set);
+        using var indices = backend.Allocate<int>(chunk);
+        using var views = backend.Allocate<float>((long)chunk * 3 * identity.OutHeight * identity.OutWidth);
+        var viewBatch = views.AsTensor(new Shape(chunk, 3, identity.OutHeight, identity.OutWidth), Layout.NCHW);
         var hostIndices = new int[chunk];
         for (int start = 0; start < set.Count; start += chunk)
         {
@@ -52,14 +71,10 @@ public static class FeatureExtractor
             var idx = indices.AsTensor().Rows(0, rows);
             backend.Upload(idx, hostIndices.AsSpan(0, rows));
             var v = viewBatch.Rows(0, rows);
-            backend.AugmentViews(v, images.Images, idx, images.Shape, spec, new AugmentKey(config.Seed, 0, 0));
-            var f = featureBatch.Rows(0, rows);
-            model.EncodeFeatures(f, v);
-            backend.Download(host.AsSpan(start * d, rows * d), f);
-            progress?.Report(start + rows);
+            backend.AugmentViews(v, images.Images, idx, images.Shape, identity, new AugmentKey(seed, 0, 0));
+            body(start, v);
             cancel.ThrowIfCancellationRequested();
         }
-        return new FeatureSet(host, set.Labels, d);
     }
 }
 

@@ -111,25 +111,14 @@ public static class FineTuner
     /// <summary>Top-1/top-5 of the network on <paramref name="test"/> (whole images, inference mode), and its features h.</summary>
     public static (Accuracy, FeatureSet) Score(IBackend<float> backend, ClassifierNetwork<float> network, RunConfig encoderConfig, ImageDataset test)
     {
-        var spec = FeatureExtractor.IdentitySpec(encoderConfig.AugmentSpec());
         int chunk = network.InputShape[0], classes = network.Classes, d = network.FeatureDim;
-        using var images = ResidentImages.Upload(backend, test);
-        using var indices = backend.Allocate<int>(chunk);
-        using var views = backend.Allocate<float>((long)chunk * 3 * spec.OutHeight * spec.OutWidth);
-        var viewBatch = views.AsTensor(new Shape(chunk, 3, spec.OutHeight, spec.OutWidth), Layout.NCHW);
-        var hostIndices = new int[chunk];
         var logits = new float[chunk * classes];
         var features = new float[(long)test.Count * d];
         int top1 = 0, top5 = 0;
-        for (int start = 0; start < test.Count; start += chunk)
+        FeatureExtractor.ForEachBatch(backend, test, encoderConfig.AugmentSpec(), encoderConfig.Seed, chunk, (start, views) =>
         {
-            int rows = Math.Min(chunk, test.Count - start);
-            for (int i = 0; i < rows; i++) hostIndices[i] = start + i;
-            var idx = indices.AsTensor().Rows(0, rows);
-            backend.Upload(idx, hostIndices.AsSpan(0, rows));
-            var v = viewBatch.Rows(0, rows);
-            backend.AugmentViews(v, images.Images, idx, images.Shape, spec, new AugmentKey(encoderConfig.Seed, 0, 0));
-            var y = network.Classify(v);
+            int rows = views.Shape[0];
+            var y = network.Classify(views);
             backend.Download<float>(logits.AsSpan(0, rows * classes), y);
             backend.Download<float>(features.AsSpan(start * d, rows * d), network.Features);
             for (int i = 0; i < rows; i++)
@@ -138,7 +127,7 @@ public static class FineTuner
                 if (rank == 0) top1++;
                 if (rank < 5) top5++;
             }
-        }
+        }, CancellationToken.None);
         return (new Accuracy((double)top1 / test.Count, (double)top5 / test.Count), new FeatureSet(features, test.Labels, d));
     }
 

@@ -21,32 +21,21 @@ public static class Embedder
     public static Embedding Run(IBackend<float> backend, SimClrModel<float> model, AugmentSpec spec, ulong seed, ImageDataset set,
         ProjectionOutput head, Action<long> progress)
     {
-        var identity = FeatureExtractor.IdentitySpec(spec);
         int chunk = model.InputShape[0], d = model.FeatureDim, p = model.Head.OutDim;
-        using var images = ResidentImages.Upload(backend, set);
-        using var indices = backend.Allocate<int>(chunk);
-        using var views = backend.Allocate<float>((long)chunk * 3 * identity.OutHeight * identity.OutWidth);
-        var viewBatch = views.AsTensor(new Shape(chunk, 3, identity.OutHeight, identity.OutWidth), Layout.NCHW);
         var features = new float[(long)set.Count * d];
         var projections = head == ProjectionOutput.With ? new float[(long)set.Count * p] : null;
-        var hostIndices = new int[chunk];
         model.Encoder.SetMode(NormMode.Inference);
         model.Head.SetMode(NormMode.Inference);
         try
         {
-            for (int start = 0; start < set.Count; start += chunk)
+            FeatureExtractor.ForEachBatch(backend, set, spec, seed, chunk, (start, views) =>
             {
-                int rows = Math.Min(chunk, set.Count - start);
-                for (int i = 0; i < rows; i++) hostIndices[i] = start + i;
-                var idx = indices.AsTensor().Rows(0, rows);
-                backend.Upload(idx, hostIndices.AsSpan(0, rows));
-                var v = viewBatch.Rows(0, rows);
-                backend.AugmentViews(v, images.Images, idx, images.Shape, identity, new AugmentKey(seed, 0, 0));
-                var h = model.Encoder.Forward(v);
+                int rows = views.Shape[0];
+                var h = model.Encoder.Forward(views);
                 backend.Download(features.AsSpan(start * d, rows * d), h);
                 if (projections is not null) backend.Download(projections.AsSpan(start * p, rows * p), model.Head.Forward(h));
                 progress(start + rows);
-            }
+            }, CancellationToken.None);
         }
         finally
         {
