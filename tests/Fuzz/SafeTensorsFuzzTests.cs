@@ -275,7 +275,7 @@ public class SafeTensorsFuzzTests
         using var tmp = new TempDir();
         string run = tmp.File("run");
         var made = Training.Cli.Run(["pretrain", "--shapes-count", "32", "--image-size", "16", "--batch-size", "16", "--width", "0.015625",
-            "--head-out", "8", "--head-hidden", "8", "--epochs", "2", "--stop-after", "1", "--eval", "none", "--progress", "quiet", "--out", run]);
+            "--head-out", "8", "--head-hidden", "8", "--epochs", "2", "--stop-after", "1", "--eval", "none", "--progress", "quiet", "--device", "cpu", "--out", run]);
         Assert.True(made.Code == 0, made.Err);
         string good = Training.TinyRun.Checkpoint(run, 2);
         var (baseFile, baseInfo) = Checkpoint.Read(good);

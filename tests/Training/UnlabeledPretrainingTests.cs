@@ -26,7 +26,7 @@ public class UnlabeledPretrainingTests
     private static string[] Tiny(string outDir, params string[] extra) =>
     [
         "pretrain", "--width", "0.125", "--head-out", "16", "--batch-size", "16", "--epochs", "1", "--warmup-epochs", "0",
-        "--progress", "quiet", "--out", outDir, .. extra,
+        "--progress", "quiet", "--device", "cpu", "--out", outDir, .. extra,
     ];
 
     [Fact]
@@ -77,7 +77,7 @@ public class UnlabeledPretrainingTests
         File.WriteAllBytes(Path.Combine(dir, "unlabeled_X.bin"), Images(8));
         string run = tmp.File("run");
         var r = Cli.Run(["pretrain", "--dataset", "stl10", "--data", tmp.Path, "--stl10-unlabeled", "8", "--width", "0.125", "--head-out", "8",
-            "--batch-size", "8", "--epochs", "1", "--warmup-epochs", "0", "--eval", "none", "--progress", "quiet", "--out", run]);
+            "--batch-size", "8", "--epochs", "1", "--warmup-epochs", "0", "--eval", "none", "--progress", "quiet", "--device", "cpu", "--out", run]);
         Assert.True(r.Code == 0, r.Err);
         Assert.Contains("stl10-train+unlabeled: 16 images 96x96x3", r.Out);
         Assert.True(File.Exists(TinyRun.Checkpoint(run, 2)));
