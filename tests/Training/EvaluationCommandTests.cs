@@ -126,6 +126,26 @@ public class EvaluationCommandTests(PretrainedShapes shapes) : IClassFixture<Pre
         }
     }
 
+    /// <summary>An evaluation takes its data and protocol settings from the checkpoint, but not how the checkpoint's
+    /// run showed progress: the shared checkpoint was pretrained with --progress quiet, and an evaluation given no
+    /// --progress still shows its rows (auto), while one given --progress uses it.</summary>
+    [Fact]
+    public void AnEvaluationShowsProgressAsItIsToldNotAsItsCheckpointsRunDid()
+    {
+        var source = SimClr.Training.Evaluation.EncoderSource.FromCheckpoint(shapes.Checkpoint);
+        Assert.Equal(SimClr.Training.Config.ProgressMode.Quiet, source.Config.Progress);
+        foreach (var (args, expected) in new[] { (Array.Empty<string>(), SimClr.Training.Config.ProgressMode.Auto), (["--progress", "plain"], SimClr.Training.Config.ProgressMode.Plain) })
+        {
+            var data = new SimClr.Training.Cli.Options.DataOptions(SimClr.Training.Cli.Options.DataRole.Evaluation);
+            var options = new SimClr.Training.Cli.Options.OptionSet(data, new SimClr.Training.Cli.Options.ProgressOptions());
+            var command = new System.CommandLine.Command("evaluate");
+            options.AddTo(command);
+            var config = SimClr.Training.Cli.Commands.CheckpointEvaluation.Configure(command.Parse(args), source, data, options);
+            Assert.Equal(expected, config.Progress);
+            Assert.Equal(source.Config.Seed, config.Seed);
+        }
+    }
+
     [Fact]
     public void CtrlCStopsAFineTuningRunWithoutWritingResults()
     {

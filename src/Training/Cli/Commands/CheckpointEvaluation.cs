@@ -49,6 +49,7 @@ internal static class CheckpointEvaluation
             Out = null,
             Name = null,
             Resume = null,
+            Progress = ProgressMode.Auto, // how the run showed progress is the run's; this command's is its own --progress
         };
         if (OptionGroup.Given(r, data.Dataset) && DataOptions.ParseDataset(r.GetValue(data.Dataset)!) != start.Dataset)
         {
@@ -107,7 +108,7 @@ internal static class CheckpointEvaluation
         (FeatureSet Train, FeatureSet Test) given;
         try
         {
-            (a, b, given) = ProgressView.Phases(ProgressMode.Auto, ctx.Output, host =>
+            (a, b, given) = ProgressView.Phases(config.Progress, ctx.Output, host =>
             {
                 (Accuracy, (FeatureSet Train, FeatureSet Test)) Protocol(string encoder)
                 {

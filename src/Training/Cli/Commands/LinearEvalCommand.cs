@@ -14,7 +14,7 @@ internal static class LinearEvalCommand
         var checkpoint = new CheckpointOption("Checkpoint to evaluate (a safetensors file written by pretrain); or give --init-from");
         var data = new DataOptions(DataRole.Evaluation);
         var init = new InitFromOptions();
-        var options = new OptionSet(data, init, new LinearEvalOptions(DefaultsFrom.Checkpoint), new SeedOptions(DefaultsFrom.Checkpoint), new DeviceOptions());
+        var options = new OptionSet(data, init, new LinearEvalOptions(DefaultsFrom.Checkpoint), new SeedOptions(DefaultsFrom.Checkpoint), new DeviceOptions(), new ProgressOptions());
         var output = new EvalOutputOption("Folder to write summary.json and embedding.png into (nothing is written without it)");
         checkpoint.AddTo(command);
         options.AddTo(command);
