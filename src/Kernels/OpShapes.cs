@@ -72,9 +72,6 @@ public readonly record struct NtXentShape(int Rows, int Dim, double Temperature,
     /// <summary>Positive pairs per block; 0 (the default) means Rows / 2, one block.</summary>
     public int PairBlock { get => field == 0 ? Rows / 2 : field; init; }
 
-    /// <summary>True when the call computes fewer than all rows.</summary>
-    public bool IsSubset => RowStart != 0 || RowCount != Rows;
-
     /// <summary>The positive of <paramref name="row"/>: the other view of the same sample in its block.</summary>
     public int PositiveOf(int row)
     {

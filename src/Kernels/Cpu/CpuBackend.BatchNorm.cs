@@ -29,18 +29,13 @@ public sealed partial class CpuBackend<T>
         var shape = s;
         Parallel.For(0, s.Channels, c =>
         {
-            var xs = x.Span; var ys = y.Span;
+            var xs = x.Span;
             double sum = 0;
             for (int n = 0; n < shape.Batch; n++) sum += Wide(TP.Sum<T>(Plane(xs, shape, n, c)));
             double mean = sum / count;
             double sq = 0;
             for (int n = 0; n < shape.Batch; n++) sq += SquaredDeviations(Plane(xs, shape, n, c), Cast(mean));
-            double variance = sq / count;
-            double invStd = 1.0 / Math.Sqrt(variance + shape.Epsilon);
-            double scale = Wide(gamma.Span[c]) * invStd, shift = Wide(beta.Span[c]) - mean * scale;
-            for (int n = 0; n < shape.Batch; n++) Affine(Plane(xs, shape, n, c), Cast(scale), Cast(shift), Plane(ys, shape, n, c));
-            saveMean.Span[c] = Cast(mean);
-            saveInvStd.Span[c] = Cast(invStd);
+            NormalizeChannel(y, saveMean, saveInvStd, x, gamma, beta, shape, c, mean, sq / count);
             double m = shape.Momentum;
             runningMean.Span[c] = Cast((1 - m) * Wide(runningMean.Span[c]) + m * mean);
             runningVar.Span[c] = Cast((1 - m) * Wide(runningVar.Span[c]) + m * sq / (count - 1));
@@ -91,16 +86,38 @@ public sealed partial class CpuBackend<T>
                 sumDy += Wide(TP.Sum<T>(dys));
                 sumDyCentered += CenteredDot(dys, Plane(x.Span, shape, n, c), Cast(mean));
             }
-            double sumDyXhat = sumDyCentered * invStd;
-            // dx = γ·invStd·(dy − mean(dy) − x̂·mean(dy·x̂)), the gradient through the batch statistics,
-            // written dx = k·dy + b·(x − mean) + c with x̂ = (x − mean)·invStd (centred, so a large mean cannot cancel).
-            double k = Wide(gamma.Span[c]) * invStd, meanDy = sumDy / count, meanDyXhat = sumDyXhat / count;
-            double b = -k * invStd * meanDyXhat, c0 = -k * meanDy;
-            for (int n = 0; n < shape.Batch; n++)
-                CenteredAffine(Plane(dy.Span, shape, n, c), Cast(k), Plane(x.Span, shape, n, c), Cast(mean), Cast(b), Cast(c0), Plane(dx.Span, shape, n, c));
-            dgamma.Span[c] += Cast(sumDyXhat);
+            InputGradientChannel(dx, dy, x, gamma, shape, c, mean, invStd, sumDy, sumDyCentered, count);
+            dgamma.Span[c] += Cast(sumDyCentered * invStd);
             dbeta.Span[c] += Cast(sumDy);
         });
+    }
+
+    // The per-channel halves that SyncBatchNorm shares (CpuBackend.SyncBatchNorm.cs); each caller brings its own
+    // reductions, so plain and synchronized BN differ only in how the sums were taken.
+
+    /// <summary>Channel c of the training forward from its batch mean and biased variance: y = x·scale + shift,
+    /// and the saved mean and 1/sqrt(var + eps). The caller moves the running statistics (its unbiased variance
+    /// comes from its own sums).</summary>
+    private static void NormalizeChannel(Tensor<T> y, Tensor<T> saveMean, Tensor<T> saveInvStd, Tensor<T> x, Tensor<T> gamma, Tensor<T> beta,
+        in BatchNormShape s, int c, double mean, double variance)
+    {
+        double invStd = 1.0 / Math.Sqrt(variance + s.Epsilon);
+        double scale = Wide(gamma.Span[c]) * invStd, shift = Wide(beta.Span[c]) - mean * scale;
+        for (int n = 0; n < s.Batch; n++) Affine(Plane(x.Span, s, n, c), Cast(scale), Cast(shift), Plane(y.Span, s, n, c));
+        saveMean.Span[c] = Cast(mean);
+        saveInvStd.Span[c] = Cast(invStd);
+    }
+
+    /// <summary>dx of channel c (overwritten) from Σdy and Σdy·(x − mean) over <paramref name="count"/> values:
+    /// dx = γ·invStd·(dy − mean(dy) − x̂·mean(dy·x̂)), the gradient through the batch statistics, written
+    /// dx = k·dy + b·(x − mean) + c with x̂ = (x − mean)·invStd (centred, so a large mean cannot cancel).</summary>
+    private static void InputGradientChannel(Tensor<T> dx, Tensor<T> dy, Tensor<T> x, Tensor<T> gamma, in BatchNormShape s, int c,
+        double mean, double invStd, double sumDy, double sumDyCentered, double count)
+    {
+        double k = Wide(gamma.Span[c]) * invStd, meanDy = sumDy / count, meanDyXhat = sumDyCentered * invStd / count;
+        double b = -k * invStd * meanDyXhat, c0 = -k * meanDy;
+        for (int n = 0; n < s.Batch; n++)
+            CenteredAffine(Plane(dy.Span, s, n, c), Cast(k), Plane(x.Span, s, n, c), Cast(mean), Cast(b), Cast(c0), Plane(dx.Span, s, n, c));
     }
 
     /// <summary>Σ (x − mean)² in T lanes, returned in double.</summary>

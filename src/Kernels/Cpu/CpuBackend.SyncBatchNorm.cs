@@ -55,11 +55,7 @@ public sealed partial class CpuBackend<T>
         {
             double mean = sums.Span[c] / count;
             double variance = Math.Max(sums.Span[shape.Channels + c] / count - mean * mean, 0);
-            double invStd = 1.0 / Math.Sqrt(variance + shape.Epsilon);
-            double scale = Wide(gamma.Span[c]) * invStd, shift = Wide(beta.Span[c]) - mean * scale;
-            for (int n = 0; n < shape.Batch; n++) Affine(Plane(x.Span, shape, n, c), Cast(scale), Cast(shift), Plane(y.Span, shape, n, c));
-            saveMean.Span[c] = Cast(mean);
-            saveInvStd.Span[c] = Cast(invStd);
+            NormalizeChannel(y, saveMean, saveInvStd, x, gamma, beta, shape, c, mean, variance);
             double m = shape.Momentum;
             runningMean.Span[c] = Cast((1 - m) * Wide(runningMean.Span[c]) + m * mean);
             runningVar.Span[c] = Cast((1 - m) * Wide(runningVar.Span[c]) + m * variance * count / (count - 1));
@@ -118,14 +114,9 @@ public sealed partial class CpuBackend<T>
         var shape = s;
         Parallel.For(0, s.Channels, c =>
         {
-            double mean = Wide(saveMean.Span[c]), invStd = Wide(saveInvStd.Span[c]);
-            // The same closed form as BatchNormBackward, dx = k·dy + b·(x − mean) + c, with the means of dy and
-            // dy·x̂ over the whole (all-rank) batch.
-            double k = Wide(gamma.Span[c]) * invStd;
-            double meanDy = sums.Span[c] / count, meanDyXhat = sums.Span[shape.Channels + c] * invStd / count;
-            double b = -k * invStd * meanDyXhat, c0 = -k * meanDy;
-            for (int n = 0; n < shape.Batch; n++)
-                CenteredAffine(Plane(dy.Span, shape, n, c), Cast(k), Plane(x.Span, shape, n, c), Cast(mean), Cast(b), Cast(c0), Plane(dx.Span, shape, n, c));
+            // BatchNormBackward's closed form with the sums of the whole (all-rank) batch.
+            InputGradientChannel(dx, dy, x, gamma, shape, c, Wide(saveMean.Span[c]), Wide(saveInvStd.Span[c]),
+                sums.Span[c], sums.Span[shape.Channels + c], count);
         });
     }
 }

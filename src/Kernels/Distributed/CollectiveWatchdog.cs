@@ -1,6 +1,6 @@
 // A deadline for operations that block inside native code and cannot time out by themselves: MPI's blocking
 // collectives (which Open MPI runs through its tuned algorithms, faster than the non-blocking ones) and the host's
-// wait on a CUDA stream that holds NCCL collectives. Arming is two field writes and disarming one, so it costs
+// wait on a CUDA stream that holds NCCL collectives. Arming is four field writes and disarming one, so it costs
 // nothing per collective; a background thread looks every Timeout/20 (10 ms to 1 s) and, when an operation has
 // been armed for longer than Timeout, calls the expiry action with one message naming the rank, the operation and
 // the hint (the last checkpoint). The action does not return in the program: it ends the whole job (MPI_Abort).

@@ -7,8 +7,6 @@
 // processes on any number of nodes) and NcclCommunicator (device tensors of a CudaBackend, queued on its stream).
 // All-reduce results are identical on every rank (each implementation reduces in one order for all of them), which
 // keeps LARS and the parameters identical without ever broadcasting them again.
-using System.Runtime.CompilerServices;
-
 namespace SimClr.Kernels.Distributed;
 
 public enum CommunicatorKind { SingleProcess, SharedMemory, Mpi, Nccl }
@@ -74,7 +72,4 @@ public static class Collectives
     /// <summary>True when <paramref name="contribution"/> is rank <paramref name="rank"/>'s own slice of <paramref name="gathered"/>.</summary>
     public static bool IsInPlace<T>(Tensor<T> gathered, Tensor<T> contribution, int rank) where T : unmanaged =>
         ReferenceEquals(gathered.Storage, contribution.Storage) && contribution.Offset == gathered.Offset + rank * contribution.Length;
-
-    /// <summary>Bytes of <paramref name="t"/> (for messages and timing).</summary>
-    public static long Bytes<T>(Tensor<T> t) where T : unmanaged => t.Length * Unsafe.SizeOf<T>();
 }

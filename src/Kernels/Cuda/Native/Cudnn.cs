@@ -106,7 +106,6 @@ public static unsafe partial class Cudnn
 
     // ---- raw imports ------------------------------------------------------------------------------
     [LibraryImport(NativeLibraries.CudnnName)] internal static partial nuint cudnnGetVersion();
-    [LibraryImport(NativeLibraries.CudnnName)] internal static partial nuint cudnnGetCudartVersion();
     [LibraryImport(NativeLibraries.CudnnName)] internal static partial nint cudnnGetErrorString(CudnnStatus status);
     [LibraryImport(NativeLibraries.CudnnName)] internal static partial void cudnnGetLastErrorString(byte* message, nuint maxSize);
     [LibraryImport(NativeLibraries.CudnnName)] internal static partial CudnnStatus cudnnCreate(nint* handle);

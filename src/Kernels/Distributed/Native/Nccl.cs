@@ -94,9 +94,6 @@ public static unsafe partial class Nccl
     [LibraryImport(NativeLibraries.NcclName)] internal static partial NcclResult ncclCommDestroy(nint comm);
     [LibraryImport(NativeLibraries.NcclName)] internal static partial NcclResult ncclCommAbort(nint comm);
     [LibraryImport(NativeLibraries.NcclName)] internal static partial NcclResult ncclCommGetAsyncError(nint comm, NcclResult* asyncError);
-    [LibraryImport(NativeLibraries.NcclName)] internal static partial NcclResult ncclCommCount(nint comm, int* count);
-    [LibraryImport(NativeLibraries.NcclName)] internal static partial NcclResult ncclCommUserRank(nint comm, int* rank);
-    [LibraryImport(NativeLibraries.NcclName)] internal static partial NcclResult ncclCommCuDevice(nint comm, int* device);
     [LibraryImport(NativeLibraries.NcclName)] internal static partial nint ncclGetErrorString(NcclResult result);
     [LibraryImport(NativeLibraries.NcclName)]
     internal static partial NcclResult ncclAllReduce(void* sendBuffer, void* receiveBuffer, nuint count, NcclDataType datatype, NcclRedOp op, nint comm, nint stream);
