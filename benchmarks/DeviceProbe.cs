@@ -36,13 +36,14 @@ public static class DeviceProbe
         report["driver"] = info.DriverVersion;
         report["devices"] = info.Devices.Select(d => d.ToString()).ToList();
         report["libraries"] = info.Libraries.Select(l => $"{l.FileName} from {l.Path}").ToList();
-        if (!info.Available)
+        // Every outcome is one line, printed and kept as the report's verdict.
+        int Verdict(string verdict, int code)
         {
-            var reason = $"no usable CUDA device: {info.Reason}";
-            report["verdict"] = reason;
-            Console.WriteLine(reason);
-            return NoDevice;
+            report["verdict"] = verdict;
+            Console.WriteLine(verdict);
+            return code;
         }
+        if (!info.Available) return Verdict($"no usable CUDA device: {info.Reason}", NoDevice);
 
         CudaBackend backend;
         try
@@ -51,11 +52,9 @@ public static class DeviceProbe
         }
         catch (Exception e)
         {
-            var reason = $"the CUDA backend failed to open: {e.GetType().Name}: {e.Message}";
-            report["verdict"] = reason;
-            Console.WriteLine(reason);
+            int code = Verdict($"the CUDA backend failed to open: {e.GetType().Name}: {e.Message}", e is SimClr.Kernels.Cuda.Native.CudaNotAvailableException ? NoDevice : Broken);
             Console.Error.WriteLine(e);
-            return e is SimClr.Kernels.Cuda.Native.CudaNotAvailableException ? NoDevice : Broken;
+            return code;
         }
         using (backend)
         {
@@ -67,10 +66,7 @@ public static class DeviceProbe
             }
             catch (Exception e)
             {
-                var reason = $"a kernel module failed to load: {e.GetType().Name}: {e.Message}";
-                report["verdict"] = reason;
-                Console.WriteLine(reason);
-                return Broken;
+                return Verdict($"a kernel module failed to load: {e.GetType().Name}: {e.Message}", Broken);
             }
             var modules = backend.KernelModules.OrderBy(m => m.Key, StringComparer.Ordinal)
                 .ToDictionary(m => m.Key, m => $"{m.Value.Origin}, {m.Value.Image}{(m.Value.Fallback is { } f ? $" ({f})" : "")}");
@@ -84,20 +80,11 @@ public static class DeviceProbe
                 foreach (var (name, error, tolerance) in checks)
                     Console.WriteLine($"check {name}: relative error {error:E2} (tolerance {tolerance:E0}){(error <= tolerance ? "" : " FAILED")}");
                 var failed = checks.Where(c => !(c.Error <= c.Tolerance)).Select(c => c.Name).ToList();
-                if (failed.Count > 0)
-                {
-                    var reason = $"the GPU disagrees with the CPU twin in: {string.Join(", ", failed)}";
-                    report["verdict"] = reason;
-                    Console.WriteLine(reason);
-                    return Broken;
-                }
+                if (failed.Count > 0) return Verdict($"the GPU disagrees with the CPU twin in: {string.Join(", ", failed)}", Broken);
             }
             catch (Exception e)
             {
-                var reason = $"a first op on the device failed: {e.GetType().Name}: {e.Message}";
-                report["verdict"] = reason;
-                Console.WriteLine(reason);
-                return Broken;
+                return Verdict($"a first op on the device failed: {e.GetType().Name}: {e.Message}", Broken);
             }
             report["verdict"] = "usable";
             Console.WriteLine($"CUDA usable: {backend.DeviceName}");

@@ -88,14 +88,14 @@ def load(path):
 
 def ours_rows(args, failures):
     rows, devices = {}, []
-    command = shlex.split(args.ours) if args.ours else None
+    command = None if args.ours_json else shlex.split(args.ours) if args.ours else default_ours_command()
     for suite in SUITES[args.device]:
         path = os.path.join(args.ours_json or args.out, f"results-{suite}.json")
         if not args.ours_json:
             if os.path.exists(path):
                 os.remove(path)  # never report an earlier run's figures as this run's
             extra = ["--smoke"] if args.smoke else []
-            code = run((command or default_ours_command()) + [suite, "--json", path] + extra)
+            code = run(command + [suite, "--json", path] + extra)
             if code != 0:
                 failures.append(f"our {suite} suite exited with {code}")
         report = load(path)
@@ -104,7 +104,7 @@ def ours_rows(args, failures):
             continue
         devices.append(report.get("Device", ""))
         for r in report.get("Results", []):
-            rows[r["Key"]] = {"ms": r["MedianMs"], "min_ms": r["MinMs"], "memory": r.get("MemoryBytes", 0), "device": report.get("Device", "")}
+            rows[r["Key"]] = {"ms": r["MedianMs"], "min_ms": r["MinMs"], "memory": r.get("MemoryBytes", 0)}
     return rows, devices
 
 

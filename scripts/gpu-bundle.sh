@@ -7,7 +7,8 @@
 #   run.sh [args]             the training program (e.g. ./run.sh info)
 #   run-tests.sh [args]       the xunit v3 test program; prints its summary, exit code = failures
 #   run-benchmarks.sh [args]  the benchmark program (suites, and `device`)
-# plus benchmarks/compare.py with the PyTorch baselines, scripts/reproduce-cifar10.sh (a test runs it) and
+# plus benchmarks/compare.py with the PyTorch baselines (and python/simclr_native.py, which builds their
+# models), scripts/reproduce-cifar10.sh (a test runs it) and
 # COMMIT (the commit it was built from). The scripts set DOTNET_ROOT to the bundled runtime.
 # cuBLAS/cuDNN/NVRTC are found by the program's resolver (SIMCLR_CUDA_LIBRARY_PATH, the loader path,
 # /usr/local/cuda, NVIDIA's Python wheels); the scripts also add the nvidia/*/lib folders of the host's
@@ -73,11 +74,12 @@ echo "run-tests.sh: exit code $rc (0 = all passed; GPU tests skip with a reason 
 exit $rc'
 
 # The PyTorch baselines and the side-by-side runner, so the bundle alone compares ours with theirs:
-# simclr-gpu/benchmarks/compare.py finds ../run-benchmarks.sh.
-mkdir -p "$bundle/benchmarks"
+# simclr-gpu/benchmarks/compare.py finds ../run-benchmarks.sh, and pytorch/models.py ../../python.
+mkdir -p "$bundle/benchmarks" "$bundle/python"
 cp "$root/benchmarks/compare.py" "$bundle/benchmarks/"
 cp -r "$root/benchmarks/pytorch" "$bundle/benchmarks/"
 rm -rf "$bundle/benchmarks/pytorch/__pycache__"
+cp "$root/python/simclr_native.py" "$bundle/python/"
 
 # The first-contact check, and what tests need beside the test program.
 cp "$root/scripts/gpu-check.sh" "$root/scripts/gpu_check_summary.py" "$bundle/"

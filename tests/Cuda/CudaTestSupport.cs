@@ -152,9 +152,10 @@ public static class CudaTestSupport
 
     public static Tensor<float> Device(CudaBackend gpu, float[] values) => Upload(gpu, values);
 
-    private static Tensor<float> Upload(IBackend<float> backend, float[] values)
+    /// <summary>A new tensor of <paramref name="backend"/> holding <paramref name="values"/> (any element type: labels, segments).</summary>
+    public static Tensor<U> Upload<U>(IBackend<float> backend, U[] values) where U : unmanaged
     {
-        var t = backend.Allocate<float>(values.Length).AsTensor();
+        var t = backend.Allocate<U>(values.Length).AsTensor();
         backend.Upload(t, values);
         return t;
     }

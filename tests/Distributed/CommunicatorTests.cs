@@ -13,7 +13,8 @@ public class CommunicatorTests
 {
     private static readonly TimeSpan Generous = TimeSpan.FromSeconds(30);
 
-    private static Tensor<T> Host<T>(params T[] values) where T : unmanaged
+    /// <summary>A host tensor holding <paramref name="values"/> (MpiCommunicatorTests' ranks use it too).</summary>
+    internal static Tensor<T> Host<T>(params T[] values) where T : unmanaged
     {
         var t = new HostStorage<T>(values.Length).AsTensor();
         values.CopyTo(t.Span);

@@ -61,6 +61,7 @@ public class CudaDistributedTests
         var dy = Random(whole.Elements, 6);
         var gamma = Random(channels, 7, 0.5f, 1.5f);
         var beta = Random(channels, 8);
+        var results = new float[2][][];
         foreach (var backend in new IBackend<float>[] { CpuTwin, gpu })
         {
             // Two ranks' halves of the batch, the sums added as the all-reduce does.
@@ -90,19 +91,10 @@ public class CudaDistributedTests
             AllReduce();
             for (int r = 0; r < 2; r++)
                 backend.SyncBatchNormBackward(Part(dx, r), Part(dys, r), Part(xs, r), g, mean, invStd, reduced, half);
-            Results[backend == gpu ? 1 : 0] = [Read(backend, y), Read(backend, mean), Read(backend, invStd), Read(backend, rm), Read(backend, rv), Read(backend, dx), Read(backend, dg), Read(backend, db)];
+            results[backend == gpu ? 1 : 0] = [Read(backend, y), Read(backend, mean), Read(backend, invStd), Read(backend, rm), Read(backend, rv), Read(backend, dx), Read(backend, dg), Read(backend, db)];
         }
         string[] names = ["y", "save_mean", "save_invstd", "running_mean", "running_var", "dx", "dgamma", "dbeta"];
-        for (int i = 0; i < names.Length; i++) AssertClose(Results[1][i], Results[0][i], names[i], 1e-5);
-    }
-
-    private readonly float[][][] Results = new float[2][][];
-
-    private static Tensor<float> Upload(IBackend<float> backend, float[] values)
-    {
-        var t = backend.Allocate<float>(values.Length).AsTensor();
-        backend.Upload(t, values);
-        return t;
+        for (int i = 0; i < names.Length; i++) AssertClose(results[1][i], results[0][i], names[i], 1e-5);
     }
 
     [Fact]

@@ -9,6 +9,7 @@
 using System.Diagnostics;
 using SimClr.Kernels;
 using SimClr.Kernels.Distributed;
+using static SimClr.Tests.Distributed.CommunicatorTests;
 
 namespace SimClr.Tests.Distributed;
 
@@ -59,13 +60,6 @@ public class MpiCommunicatorTests
         // The survivor's collective timeout is 100 s: the job must end because mpirun saw the death, not by the timeout.
         Assert.True(result.Elapsed < TimeSpan.FromSeconds(60), result.ToString());
         Assert.DoesNotContain("did not complete within", result.Output);
-    }
-
-    private static Tensor<T> Host<T>(params T[] values) where T : unmanaged
-    {
-        var t = new HostStorage<T>(values.Length).AsTensor();
-        values.CopyTo(t.Span);
-        return t;
     }
 
     private static void RankCollectives()

@@ -13,14 +13,8 @@ internal static class TorchPython
 {
     public static string Interpreter => Environment.GetEnvironmentVariable("SIMCLR_TORCH_PYTHON") is { Length: > 0 } p ? p : "/usr/bin/python3";
 
-    public static string RepoRoot { get; } = FindRoot();
-
-    private static string FindRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "SimClr.Native.sln"))) return d.FullName;
-        throw new InvalidOperationException("SimClr.Native.sln not found above " + AppContext.BaseDirectory);
-    }
+    public static string RepoRoot { get; } = TestHost.FolderHolding("SimClr.Native.sln")
+        ?? throw new InvalidOperationException("SimClr.Native.sln not found above " + AppContext.BaseDirectory);
 
     public static string Script(string name) => Path.Combine(RepoRoot, "tests", "Golden", "python", name);
 

@@ -47,7 +47,7 @@ public class EmbedTests
             var (train, test) = FeatureExtractor.Extract(backend, model, info.Config, data);
             Assert.Equal([.. train.Features, .. test.Features], f.Read<float>("features"));
 
-            var testOnly = Cli.Run("embed", "--checkpoint", ckpt, "--output", output, "--split", "test", "--progress", "quiet");
+            var testOnly = Cli.Run("embed", "--checkpoint", ckpt, "--output", output, "--split", "test", "--progress", "quiet", "--device", "cpu");
             Assert.True(testOnly.Code == 0, testOnly.Err);
             var t = SafeTensorsFile.Load(output);
             Assert.Equal(test.Features, t.Read<float>("features"));
@@ -66,7 +66,7 @@ public class EmbedTests
         InteropHarness.WriteCheckpoint(ckpt, InteropHarness.Config(photos, 16, Architecture.ResNet18, 0.125, StemChoice.Cifar), forwards: 1);
         foreach (var (split, expected) in new[] { ("all", files), ("train", files.Take(4).ToList()), ("test", files.Skip(4).ToList()) })
         {
-            var r = Cli.Run("embed", "--checkpoint", ckpt, "--output", output, "--split", split, "--progress", "quiet");
+            var r = Cli.Run("embed", "--checkpoint", ckpt, "--output", output, "--split", split, "--progress", "quiet", "--device", "cpu");
             Assert.True(r.Code == 0, r.Err);
             var f = SafeTensorsFile.Load(output);
             Assert.Equal(Path.GetFullPath(photos), f.Metadata["root"]);

@@ -35,13 +35,6 @@ public class CudaKernelOpsTests
     private static void AssertPair(CudaBackend gpu, (Tensor<float> Cpu, Tensor<float> Gpu) pair, string what, double tolerance = Fp32) =>
         AssertTwin(gpu, Whole(pair.Gpu), Whole(pair.Cpu), what, tolerance);
 
-    private static Tensor<U> Upload<U>(IBackend<float> backend, U[] values) where U : unmanaged
-    {
-        var t = backend.Allocate<U>(values.Length).AsTensor();
-        backend.Upload(t, values);
-        return t;
-    }
-
     // ---- element-wise ------------------------------------------------------------------------------
 
     [Theory]

@@ -58,10 +58,8 @@ public partial class KernelEntryPointTests
     public void EveryKernelNamedInTheSourcesExists()
     {
         NvrtcCompileTests.RequireNvrtc();
-        string? root = null;
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null && root is null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "kernels", "common.cuh")) && Directory.Exists(Path.Combine(d.FullName, "tests"))) root = d.FullName;
-        if (root is null) Assert.Skip($"the source tree (kernels/, src/, tests/) is not above {AppContext.BaseDirectory}");
+        string? root = TestHost.FolderHolding(Path.Combine("kernels", "common.cuh"));
+        if (root is null || !Directory.Exists(Path.Combine(root, "tests"))) Assert.Skip($"the source tree (kernels/, src/, tests/) is not above {AppContext.BaseDirectory}");
         var named = new[] { "src", "tests", "benchmarks" }
             .SelectMany(folder => Directory.EnumerateFiles(Path.Combine(root, folder), "*.cs", SearchOption.AllDirectories))
             .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}") && !f.Contains($"{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}"))
