@@ -12,20 +12,14 @@ using SimClr.Training.Runs;
 
 namespace SimClr.Tests.Robustness;
 
-public class WriteRuleTests
+public class WriteRuleTests(EpochOneRun epochOne)
 {
     /// <summary>Every line of a run's metrics.jsonl is a whole record.</summary>
     private static List<JsonObject> Records(string runDir) =>
         File.ReadAllLines(Path.Combine(runDir, "metrics.jsonl")).Select(l => JsonNode.Parse(l)!.AsObject()).ToList();
 
-    private static long CheckpointBytes()
-    {
-        // The size of one tiny-run checkpoint, measured on the ordinary disk, sizes the small disks below.
-        using var tmp = new TempDir();
-        string dir = tmp.File("run");
-        Assert.Equal(0, Cli.Run(TinyRun.Args(dir, 2, "--stop-after", "1")).Code);
-        return new FileInfo(TinyRun.Checkpoint(dir, 6)).Length;
-    }
+    /// <summary>The size of one tiny-run checkpoint, measured on the ordinary disk, sizes the small disks below.</summary>
+    private long CheckpointBytes() => new FileInfo(epochOne.Checkpoint).Length;
 
     [Fact]
     public void AFullDiskIsOneLineAndEveryEarlierFileStaysWhole()
@@ -122,8 +116,7 @@ public class WriteRuleTests
     {
         using var disk = Tmpfs.TryMount(32 << 20, out string why);
         if (disk is null) Assert.Skip(why);
-        string dir = Path.Combine(disk.Path, "run");
-        Assert.Equal(0, Cli.Run(TinyRun.Args(dir, 2, "--stop-after", "1")).Code);
+        string dir = epochOne.CopyTo(Path.Combine(disk.Path, "run"));
         var before = Fixtures.Snapshot(dir);
         disk.RemountReadOnly();
 
@@ -142,8 +135,7 @@ public class WriteRuleTests
     public void TemporaryFilesOfKilledRunsAreRemovedAtTheNextStart()
     {
         using var tmp = new TempDir();
-        string dir = tmp.File("run");
-        Assert.Equal(0, Cli.Run(TinyRun.Args(dir, 2, "--stop-after", "1")).Code);
+        string dir = epochOne.CopyTo(tmp.File("run"));
         using var gone = System.Diagnostics.Process.Start("true")!;
         gone.WaitForExit();
         string checkpoints = Path.Combine(dir, "checkpoints");

@@ -4,6 +4,8 @@ using SimClr.Training.Checkpoints;
 using SimClr.Training.Cli;
 using SimClr.Training.Pretraining;
 
+[assembly: AssemblyFixture(typeof(SimClr.Tests.Training.EpochOneRun))]
+
 namespace SimClr.Tests.Training;
 
 /// <summary>A tiny pretraining run shared by the checkpoint tests: 96 shapes of 16 px, batch 16 (6 steps per
@@ -29,7 +31,41 @@ internal static class TinyRun
     public static string Checkpoint(string runDir, long step) => Path.Combine(runDir, "checkpoints", $"step-{step:D8}.safetensors");
 }
 
-public class CheckpointResumeTests
+/// <summary><c>TinyRun.Args(dir, 2, "--stop-after", "1")</c> pretrained once per test run, on first use, for the
+/// tests that only read, edit or resume its epoch-1 checkpoint (step 6): each works on its own copy of the run
+/// folder instead of pretraining the same six steps again. Nothing writes into <see cref="Dir"/> itself.</summary>
+public sealed class EpochOneRun : IDisposable
+{
+    private readonly Lazy<string> dir = new(() =>
+    {
+        string d = TinyRun.NewDir("epoch-one");
+        var r = Cli.Run(TinyRun.Args(d, 2, "--stop-after", "1"));
+        if (r.Code != 0) throw new InvalidOperationException($"pretraining the shared epoch-1 run failed: {r.Err}");
+        return d;
+    });
+
+    public string Dir => dir.Value;
+    public string Checkpoint => TinyRun.Checkpoint(Dir, 6);
+
+    /// <summary>Copies the run folder, file for file, to <paramref name="runDir"/> (which must not exist) and returns it.</summary>
+    public string CopyTo(string runDir)
+    {
+        foreach (var file in Directory.GetFiles(Dir, "*", SearchOption.AllDirectories))
+        {
+            string target = Path.Combine(runDir, Path.GetRelativePath(Dir, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+        return runDir;
+    }
+
+    public void Dispose()
+    {
+        if (dir.IsValueCreated) Directory.Delete(dir.Value, true);
+    }
+}
+
+public class CheckpointResumeTests(EpochOneRun epochOne)
 {
     private static void AssertSameTensors(string expectedPath, string actualPath)
     {
@@ -222,12 +258,11 @@ public class CheckpointResumeTests
     [Fact]
     public void CorruptOrMismatchedCheckpointsAreRefusedWithoutTouchingTheRun()
     {
-        string dir = TinyRun.NewDir("corrupt");
+        string dir = epochOne.CopyTo(TinyRun.NewDir("corrupt"));
         try
         {
-            Assert.Equal(0, Cli.Run(TinyRun.Args(dir, 2, "--stop-after", "1")).Code);
             string good = TinyRun.Checkpoint(dir, 6);
-            var before = Directory.GetFiles(dir, "*", SearchOption.AllDirectories).ToDictionary(p => p, File.ReadAllBytes);
+            var before = Robustness.Fixtures.Snapshot(dir);
 
             string truncated = Path.Combine(dir, "truncated.safetensors");
             var bytes = File.ReadAllBytes(good);
@@ -239,17 +274,8 @@ public class CheckpointResumeTests
             Assert.Single(r.Err.TrimEnd().Split('\n'));
 
             // Same tensors, but the stored config claims a wider encoder: names match, shapes do not.
-            string mismatched = Path.Combine(dir, "mismatched.safetensors");
-            var file = SafeTensorsFile.Load(good);
-            var w = new SafeTensorsWriter();
-            foreach (var (k, v) in file.Metadata)
-                w.AddMetadata(k, k == "config" ? v.Replace("\"width\": 0.125", "\"width\": 0.25") : v);
-            foreach (var t in file.Tensors.Values.OrderBy(t => t.Begin))
-            {
-                if (t.DType == SafeDType.I64) w.Add<long>(t.Name, file.Read<long>(t.Name), t.Shape);
-                else w.Add<float>(t.Name, file.Read<float>(t.Name), t.Shape);
-            }
-            w.WriteAtomic(mismatched);
+            string mismatched = Robustness.Fixtures.Rewrite(good, Path.Combine(dir, "mismatched.safetensors"),
+                metadata: (k, v) => k == "config" ? v.Replace("\"width\": 0.125", "\"width\": 0.25") : v);
             foreach (var args in new[] { new[] { "knn", "--checkpoint", mismatched, "--device", "cpu" }, ["pretrain", "--resume", mismatched, "--progress", "quiet", "--device", "cpu"] })
             {
                 var m = Cli.Run(args);
