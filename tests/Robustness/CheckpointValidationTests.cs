@@ -3,9 +3,7 @@
 // used to report 100 % on NaN weights), and metadata must agree with the stored config and with the data
 // (position, seed, partial sums). Each refusal leaves the run folder as it was. The tests edit copies of one
 // shared epoch-1 run (EpochOneRun) rather than pretraining it again each.
-using System.Buffers.Binary;
 using System.Globalization;
-using System.Text;
 using SimClr.Tests.Training;
 using SimClr.Training.Checkpoints;
 using SimClr.Training.Cli;
@@ -14,15 +12,6 @@ namespace SimClr.Tests.Robustness;
 
 public class CheckpointValidationTests(EpochOneRun epochOne)
 {
-    private static byte[] Raw(string header, int dataBytes)
-    {
-        var h = Encoding.UTF8.GetBytes(header);
-        var file = new byte[8 + h.Length + dataBytes];
-        BinaryPrimitives.WriteUInt64LittleEndian(file, (ulong)h.Length);
-        h.CopyTo(file, 8);
-        return file;
-    }
-
     [Theory]
     [InlineData("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[\"0\",\"8\"]}}", "data_offsets")]
     [InlineData("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0.5,8]}}", "data_offsets")]
@@ -36,7 +25,7 @@ public class CheckpointValidationTests(EpochOneRun epochOne)
     [InlineData("{\"__metadata__\":[\"x\"]}", "__metadata__")]
     public void HeaderValuesOfTheWrongTypeAreTheReadersOwnError(string header, string named)
     {
-        var e = Assert.Throws<UserError>(() => SafeTensorsFile.Parse("odd.safetensors", Raw(header, 8)));
+        var e = Assert.Throws<UserError>(() => SafeTensorsFile.Parse("odd.safetensors", SafeTensorsTests.Raw(header, 8)));
         Assert.Contains("odd.safetensors", e.Message);
         Assert.Contains(named, e.Message);
     }
@@ -46,7 +35,7 @@ public class CheckpointValidationTests(EpochOneRun epochOne)
     {
         using var tmp = new SimClr.Tests.Data.TempDir();
         string path = tmp.File("strings.safetensors");
-        File.WriteAllBytes(path, Raw("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[\"0\",\"8\"]}}", 8));
+        File.WriteAllBytes(path, SafeTensorsTests.Raw("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[\"0\",\"8\"]}}", 8));
         Hostile.AssertOneLine(Cli.Run("knn", "--checkpoint", path), (int)ExitCode.BadInput, path, "data_offsets");
     }
 
