@@ -12,7 +12,7 @@ using SimClr.Training.Pretraining;
 
 namespace SimClr.Tests.Robustness;
 
-public class InterruptionTests
+public class InterruptionTests(StraightRun straightRun)
 {
     private static List<(int Epoch, double Loss)> EpochLosses(string runDir) =>
         File.ReadLines(Path.Combine(runDir, "metrics.jsonl"))
@@ -25,8 +25,7 @@ public class InterruptionTests
     public void TheInterruptedEpochsLossRecordCoversAllItsStepsAfterAResume()
     {
         using var tmp = new TempDir();
-        string straight = tmp.File("straight"), cut = tmp.File("cut");
-        Assert.Equal(0, Cli.Run(TinyRun.Args(straight)).Code);
+        string straight = straightRun.Dir, cut = tmp.File("cut");
         using var cancel = new CancellationTokenSource();
         var hooks = new TrainingHooks { AfterStep = (step, _) => { if (step == 8) cancel.Cancel(); } };
         Assert.Equal((int)ExitCode.Interrupted, Cli.Run(hooks, cancel.Token, TinyRun.Args(cut)).Code);

@@ -5,6 +5,7 @@ using SimClr.Training.Cli;
 using SimClr.Training.Pretraining;
 
 [assembly: AssemblyFixture(typeof(SimClr.Tests.Training.EpochOneRun))]
+[assembly: AssemblyFixture(typeof(SimClr.Tests.Training.StraightRun))]
 
 namespace SimClr.Tests.Training;
 
@@ -31,21 +32,19 @@ internal static class TinyRun
     public static string Checkpoint(string runDir, long step) => Path.Combine(runDir, "checkpoints", $"step-{step:D8}.safetensors");
 }
 
-/// <summary><c>TinyRun.Args(dir, 2, "--stop-after", "1")</c> pretrained once per test run, on first use, for the
-/// tests that only read, edit or resume its epoch-1 checkpoint (step 6): each works on its own copy of the run
-/// folder instead of pretraining the same six steps again. Nothing writes into <see cref="Dir"/> itself.</summary>
-public sealed class EpochOneRun : IDisposable
+/// <summary>A TinyRun pretrained once per test run, on first use, for the tests that only read it or work on a
+/// copy of its folder, instead of pretraining the same steps again each. Nothing writes into <see cref="Dir"/>.</summary>
+public abstract class SharedTinyRun(string tag, params string[] extra) : IDisposable
 {
     private readonly Lazy<string> dir = new(() =>
     {
-        string d = TinyRun.NewDir("epoch-one");
-        var r = Cli.Run(TinyRun.Args(d, 2, "--stop-after", "1"));
-        if (r.Code != 0) throw new InvalidOperationException($"pretraining the shared epoch-1 run failed: {r.Err}");
+        string d = TinyRun.NewDir(tag);
+        var r = Cli.Run(TinyRun.Args(d, 2, extra));
+        if (r.Code != 0) throw new InvalidOperationException($"pretraining the shared run {string.Join(' ', TinyRun.Args(d, 2, extra))} failed: {r.Err}");
         return d;
     });
 
     public string Dir => dir.Value;
-    public string Checkpoint => TinyRun.Checkpoint(Dir, 6);
 
     /// <summary>Copies the run folder, file for file, to <paramref name="runDir"/> (which must not exist) and returns it.</summary>
     public string CopyTo(string runDir)
@@ -65,7 +64,16 @@ public sealed class EpochOneRun : IDisposable
     }
 }
 
-public class CheckpointResumeTests(EpochOneRun epochOne)
+/// <summary><c>TinyRun.Args(dir, 2, "--stop-after", "1")</c>: the run stopped after epoch 1, its checkpoint at step 6.</summary>
+public sealed class EpochOneRun() : SharedTinyRun("epoch-one", "--stop-after", "1")
+{
+    public string Checkpoint => TinyRun.Checkpoint(Dir, 6);
+}
+
+/// <summary><c>TinyRun.Args(dir)</c>: both epochs straight through (12 steps), the reference the resumed runs must match.</summary>
+public sealed class StraightRun() : SharedTinyRun("straight");
+
+public class CheckpointResumeTests(EpochOneRun epochOne, StraightRun straightRun)
 {
     private static void AssertSameTensors(string expectedPath, string actualPath)
     {
@@ -89,12 +97,9 @@ public class CheckpointResumeTests(EpochOneRun epochOne)
     [Fact]
     public void ResumeAfterOneEpochReproducesTheStraightRunExactly()
     {
-        string straight = TinyRun.NewDir("straight"), split = TinyRun.NewDir("split");
+        string straight = straightRun.Dir, split = epochOne.CopyTo(TinyRun.NewDir("split"));
         try
         {
-            Assert.Equal(0, Cli.Run(TinyRun.Args(straight)).Code);
-            var first = Cli.Run(TinyRun.Args(split, 2, "--stop-after", "1"));
-            Assert.Equal(0, first.Code);
             Assert.True(File.Exists(TinyRun.Checkpoint(split, 6)));
             Assert.False(File.Exists(TinyRun.Checkpoint(split, 12)));
             var second = Cli.Run("pretrain", "--resume", TinyRun.Checkpoint(split, 6), "--progress", "quiet", "--device", "cpu");
@@ -107,20 +112,15 @@ public class CheckpointResumeTests(EpochOneRun epochOne)
             Assert.NotEqual(expected[0].Loss, expected[^1].Loss);
             AssertSameTensors(TinyRun.Checkpoint(straight, 12), TinyRun.Checkpoint(split, 12));
         }
-        finally
-        {
-            Directory.Delete(straight, true);
-            Directory.Delete(split, true);
-        }
+        finally { Directory.Delete(split, true); }
     }
 
     [Fact]
     public void CtrlCMidEpochSavesACheckpointAndResumeContinuesExactly()
     {
-        string straight = TinyRun.NewDir("straight"), cut = TinyRun.NewDir("cut");
+        string straight = straightRun.Dir, cut = TinyRun.NewDir("cut");
         try
         {
-            Assert.Equal(0, Cli.Run(TinyRun.Args(straight)).Code);
             using var cancel = new CancellationTokenSource();
             var hooks = new TrainingHooks { AfterStep = (step, _) => { if (step == 8) cancel.Cancel(); } };
             var (code, _, _) = Cli.Run(hooks, cancel.Token, TinyRun.Args(cut));
@@ -134,20 +134,15 @@ public class CheckpointResumeTests(EpochOneRun epochOne)
             Assert.Equal(TinyRun.StepLosses(straight), TinyRun.StepLosses(cut));
             AssertSameTensors(TinyRun.Checkpoint(straight, 12), TinyRun.Checkpoint(cut, 12));
         }
-        finally
-        {
-            Directory.Delete(straight, true);
-            Directory.Delete(cut, true);
-        }
+        finally { Directory.Delete(cut, true); }
     }
 
     [Fact]
     public void CtrlCInsideALongStepAbandonsItWithTheStateFromBeforeTheStepAndResumeRepeatsItExactly()
     {
-        string straight = TinyRun.NewDir("straight"), between = TinyRun.NewDir("between"), inside = TinyRun.NewDir("inside");
+        string straight = straightRun.Dir, between = TinyRun.NewDir("between"), inside = TinyRun.NewDir("inside");
         try
         {
-            Assert.Equal(0, Cli.Run(TinyRun.Args(straight)).Code);
             // Reference: Ctrl-C after step 8, between steps: the checkpoint holds the state after step 8.
             using (var cancel = new CancellationTokenSource())
             {
@@ -177,7 +172,7 @@ public class CheckpointResumeTests(EpochOneRun epochOne)
         }
         finally
         {
-            foreach (var d in new[] { straight, between, inside }) if (Directory.Exists(d)) Directory.Delete(d, true);
+            foreach (var d in new[] { between, inside }) if (Directory.Exists(d)) Directory.Delete(d, true);
         }
     }
 

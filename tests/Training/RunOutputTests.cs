@@ -107,7 +107,7 @@ internal static class EventFileReader
     }
 }
 
-public class RunOutputTests
+public class RunOutputTests(StraightRun straightRun)
 {
     private static MetricRecord Record(string kind, long step, int epoch, params (string Name, double Value)[] values) =>
         new(kind, step, epoch, values.ToDictionary(v => v.Name, v => v.Value));
@@ -328,29 +328,23 @@ public class RunOutputTests
     [Fact]
     public void EvalNoneLeavesNoKnnPlotAndTheLogsAgree()
     {
-        string dir = TinyRun.NewDir("evalnone");
-        try
-        {
-            var r = Cli.Run(TinyRun.Args(dir));
-            Assert.True(r.Code == 0, r.Err);
-            Assert.False(File.Exists(Path.Combine(dir, "knn.png")));
-            foreach (var png in new[] { "loss.png", "lr.png", "dashboard.png" }) Assert.True(File.Exists(Path.Combine(dir, png)), png);
-            var records = Records(dir);
-            Assert.DoesNotContain(records, o => (string)o["kind"]! == "knn");
-            Assert.Equal(records.Count + 1, File.ReadAllLines(Path.Combine(dir, "metrics.csv")).Length);
-            string events = Directory.EnumerateFiles(dir, TensorBoardLog.FilePrefix + "*").Single();
-            Assert.Equal(records.Count + 1, EventFileReader.Read(events).Count);
+        string dir = straightRun.Dir;
+        Assert.False(File.Exists(Path.Combine(dir, "knn.png")));
+        foreach (var png in new[] { "loss.png", "lr.png", "dashboard.png" }) Assert.True(File.Exists(Path.Combine(dir, png)), png);
+        var records = Records(dir);
+        Assert.DoesNotContain(records, o => (string)o["kind"]! == "knn");
+        Assert.Equal(records.Count + 1, File.ReadAllLines(Path.Combine(dir, "metrics.csv")).Length);
+        string events = Directory.EnumerateFiles(dir, TensorBoardLog.FilePrefix + "*").Single();
+        Assert.Equal(records.Count + 1, EventFileReader.Read(events).Count);
 
-            // One epoch numbering: steps 1..6 belong to epoch 1, 7..12 to epoch 2; epoch records count completed epochs.
-            var steps = records.Where(o => (string)o["kind"]! == "step").ToList();
-            Assert.Equal(Enumerable.Range(1, 12).Select(s => (s + 5) / 6), steps.Select(o => (int)o["epoch"]!));
-            Assert.Equal([1, 2], records.Where(o => (string)o["kind"]! == "epoch").Select(o => (int)o["epoch"]!));
+        // One epoch numbering: steps 1..6 belong to epoch 1, 7..12 to epoch 2; epoch records count completed epochs.
+        var steps = records.Where(o => (string)o["kind"]! == "step").ToList();
+        Assert.Equal(Enumerable.Range(1, 12).Select(s => (s + 5) / 6), steps.Select(o => (int)o["epoch"]!));
+        Assert.Equal([1, 2], records.Where(o => (string)o["kind"]! == "epoch").Select(o => (int)o["epoch"]!));
 
-            var summary = Json(Path.Combine(dir, "summary.json"));
-            Assert.Equal(TinyRun.Checkpoint(dir, 12), (string)summary["last_checkpoint"]!);
-            Assert.Null(summary["best_checkpoint"]);
-        }
-        finally { Directory.Delete(dir, true); }
+        var summary = Json(Path.Combine(dir, "summary.json"));
+        Assert.Equal(TinyRun.Checkpoint(dir, 12), (string)summary["last_checkpoint"]!);
+        Assert.Null(summary["best_checkpoint"]);
     }
 
     [Fact]
