@@ -15,11 +15,7 @@ namespace SimClr.Tests.Robustness;
 public class InterruptionTests(StraightRun straightRun)
 {
     private static List<(int Epoch, double Loss)> EpochLosses(string runDir) =>
-        File.ReadLines(Path.Combine(runDir, "metrics.jsonl"))
-            .Select(l => JsonNode.Parse(l)!.AsObject())
-            .Where(o => (string)o["kind"]! == "epoch")
-            .Select(o => ((int)o["epoch"]!, (double)o["loss"]!))
-            .ToList();
+        TinyRun.Records(runDir).Where(o => (string)o["kind"]! == "epoch").Select(o => ((int)o["epoch"]!, (double)o["loss"]!)).ToList();
 
     [Fact]
     public void TheInterruptedEpochsLossRecordCoversAllItsStepsAfterAResume()

@@ -14,10 +14,6 @@ namespace SimClr.Tests.Robustness;
 
 public class WriteRuleTests(EpochOneRun epochOne)
 {
-    /// <summary>Every line of a run's metrics.jsonl is a whole record.</summary>
-    private static List<JsonObject> Records(string runDir) =>
-        File.ReadAllLines(Path.Combine(runDir, "metrics.jsonl")).Select(l => JsonNode.Parse(l)!.AsObject()).ToList();
-
     /// <summary>The size of one tiny-run checkpoint, measured on the ordinary disk, sizes the small disks below.</summary>
     private long CheckpointBytes() => new FileInfo(epochOne.Checkpoint).Length;
 
@@ -34,7 +30,7 @@ public class WriteRuleTests(EpochOneRun epochOne)
         Hostile.AssertOneLine(r, (int)ExitCode.CannotWrite, TinyRun.Checkpoint(dir, 12), "disk is full", "free space");
         Hostile.AssertLoads(TinyRun.Checkpoint(dir, 6));
         Assert.Equal(5UL, RunConfig.FromJson(File.ReadAllText(Path.Combine(dir, "config.json")), "config.json").Seed);
-        var records = Records(dir);
+        var records = TinyRun.Records(dir);
         Assert.Equal(12, records.Count(o => (string)o["kind"]! == "step"));
         Assert.Empty(Hostile.TempFiles(dir));
         Assert.Empty(Hostile.TempFiles(Path.Combine(dir, "checkpoints")));
@@ -44,7 +40,7 @@ public class WriteRuleTests(EpochOneRun epochOne)
         var resumed = Cli.Run("pretrain", "--resume", TinyRun.Checkpoint(dir, 6), "--out", tmp.File("more"), "--progress", "quiet");
         Assert.True(resumed.Code == 0, resumed.Err);
         Assert.Contains("continuing into a copy", resumed.Out);
-        Assert.Equal(18, Records(tmp.File("more")).Count(o => (string)o["kind"]! == "step"));
+        Assert.Equal(18, TinyRun.Records(tmp.File("more")).Count(o => (string)o["kind"]! == "step"));
     }
 
     [Fact]
@@ -56,7 +52,7 @@ public class WriteRuleTests(EpochOneRun epochOne)
         string dir = Path.Combine(disk.Path, "run");
         var r = Cli.Run(TinyRun.Args(dir, 2));
         Hostile.AssertOneLine(r, (int)ExitCode.CannotWrite, TinyRun.Checkpoint(dir, 6), "disk is full");
-        Assert.Equal(6, Records(dir).Count(o => (string)o["kind"]! == "step"));
+        Assert.Equal(6, TinyRun.Records(dir).Count(o => (string)o["kind"]! == "step"));
         Assert.NotNull(RunConfig.FromJson(File.ReadAllText(Path.Combine(dir, "config.json")), "config.json"));
         Assert.Empty(Directory.GetFiles(Path.Combine(dir, "checkpoints")));
     }

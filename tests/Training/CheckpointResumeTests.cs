@@ -22,12 +22,12 @@ internal static class TinyRun
 
     public static string NewDir(string tag) => Path.Combine(Path.GetTempPath(), $"simclr-{tag}-{Guid.NewGuid():N}");
 
+    /// <summary>Every record of a run's metrics.jsonl, in order.</summary>
+    public static List<JsonObject> Records(string runDir) =>
+        [.. File.ReadLines(Path.Combine(runDir, "metrics.jsonl")).Select(l => JsonNode.Parse(l)!.AsObject())];
+
     public static List<(long Step, double Loss)> StepLosses(string runDir) =>
-        File.ReadLines(Path.Combine(runDir, "metrics.jsonl"))
-            .Select(l => JsonNode.Parse(l)!.AsObject())
-            .Where(o => (string)o["kind"]! == "step")
-            .Select(o => ((long)o["step"]!, (double)o["loss"]!))
-            .ToList();
+        Records(runDir).Where(o => (string)o["kind"]! == "step").Select(o => ((long)o["step"]!, (double)o["loss"]!)).ToList();
 
     public static string Checkpoint(string runDir, long step) => Path.Combine(runDir, "checkpoints", $"step-{step:D8}.safetensors");
 }

@@ -322,16 +322,13 @@ public class RunOutputTests(StraightRun straightRun)
 
     private static JsonObject Json(string path) => JsonNode.Parse(File.ReadAllText(path))!.AsObject();
 
-    private static List<JsonObject> Records(string dir) =>
-        [.. File.ReadLines(Path.Combine(dir, "metrics.jsonl")).Select(l => JsonNode.Parse(l)!.AsObject())];
-
     [Fact]
     public void EvalNoneLeavesNoKnnPlotAndTheLogsAgree()
     {
         string dir = straightRun.Dir;
         Assert.False(File.Exists(Path.Combine(dir, "knn.png")));
         foreach (var png in new[] { "loss.png", "lr.png", "dashboard.png" }) Assert.True(File.Exists(Path.Combine(dir, png)), png);
-        var records = Records(dir);
+        var records = TinyRun.Records(dir);
         Assert.DoesNotContain(records, o => (string)o["kind"]! == "knn");
         Assert.Equal(records.Count + 1, File.ReadAllLines(Path.Combine(dir, "metrics.csv")).Length);
         string events = Directory.EnumerateFiles(dir, TensorBoardLog.FilePrefix + "*").Single();
@@ -357,7 +354,7 @@ public class RunOutputTests(StraightRun straightRun)
             var r = Cli.Run(args);
             Assert.True(r.Code == 0, r.Err);
             var summary = Json(Path.Combine(dir, "summary.json"));
-            var knn = Records(dir).Where(o => (string)o["kind"]! == "knn").ToList();
+            var knn = TinyRun.Records(dir).Where(o => (string)o["kind"]! == "knn").ToList();
             Assert.Equal([0, 1, 2, 3], knn.Select(o => (int)o["epoch"]!));
             Assert.Equal(0, (long)knn[0]["step"]!);
             // Epoch 0 is the encoder before any step: the same random-init encoder the final evaluation compares with.
