@@ -1,27 +1,17 @@
 // Checkpoints validated as a whole wherever they are read: header values of the wrong JSON type are the
 // reader's own error, non-finite weights, BN statistics or momentum are refused naming the tensor (linear-eval
 // used to report 100 % on NaN weights), and metadata must agree with the stored config and with the data
-// (position, seed, partial sums). Each refusal leaves the run folder as it was.
-using System.Buffers.Binary;
+// (position, seed, partial sums). Each refusal leaves the run folder as it was. The tests edit copies of one
+// shared epoch-1 run (EpochOneRun) rather than pretraining it again each.
 using System.Globalization;
-using System.Text;
 using SimClr.Tests.Training;
 using SimClr.Training.Checkpoints;
 using SimClr.Training.Cli;
 
 namespace SimClr.Tests.Robustness;
 
-public class CheckpointValidationTests
+public class CheckpointValidationTests(EpochOneRun epochOne)
 {
-    private static byte[] Raw(string header, int dataBytes)
-    {
-        var h = Encoding.UTF8.GetBytes(header);
-        var file = new byte[8 + h.Length + dataBytes];
-        BinaryPrimitives.WriteUInt64LittleEndian(file, (ulong)h.Length);
-        h.CopyTo(file, 8);
-        return file;
-    }
-
     [Theory]
     [InlineData("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[\"0\",\"8\"]}}", "data_offsets")]
     [InlineData("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0.5,8]}}", "data_offsets")]
@@ -35,7 +25,7 @@ public class CheckpointValidationTests
     [InlineData("{\"__metadata__\":[\"x\"]}", "__metadata__")]
     public void HeaderValuesOfTheWrongTypeAreTheReadersOwnError(string header, string named)
     {
-        var e = Assert.Throws<UserError>(() => SafeTensorsFile.Parse("odd.safetensors", Raw(header, 8)));
+        var e = Assert.Throws<UserError>(() => SafeTensorsFile.Parse("odd.safetensors", SafeTensorsTests.Raw(header, 8)));
         Assert.Contains("odd.safetensors", e.Message);
         Assert.Contains(named, e.Message);
     }
@@ -45,7 +35,7 @@ public class CheckpointValidationTests
     {
         using var tmp = new SimClr.Tests.Data.TempDir();
         string path = tmp.File("strings.safetensors");
-        File.WriteAllBytes(path, Raw("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[\"0\",\"8\"]}}", 8));
+        File.WriteAllBytes(path, SafeTensorsTests.Raw("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[\"0\",\"8\"]}}", 8));
         Hostile.AssertOneLine(Cli.Run("knn", "--checkpoint", path), (int)ExitCode.BadInput, path, "data_offsets");
     }
 
@@ -63,19 +53,20 @@ public class CheckpointValidationTests
     [MemberData(nameof(NonFinite))]
     public void NonFiniteWeightsStatisticsOrMomentumAreRefusedNamingTheTensor(string tensor, float value)
     {
-        string dir = TinyRun.NewDir("nonfinite");
+        string dir = epochOne.CopyTo(TinyRun.NewDir("nonfinite"));
         try
         {
-            Assert.Equal(0, Cli.Run(TinyRun.Args(dir, 2, "--stop-after", "1")).Code);
             var file = SafeTensorsFile.Load(TinyRun.Checkpoint(dir, 6));
             Assert.True(file.Tensors.ContainsKey(tensor), $"the model has no tensor {tensor}: {string.Join(", ", file.Tensors.Keys.Where(k => k.StartsWith("head", StringComparison.Ordinal)))}");
             string bad = Fixtures.Rewrite(TinyRun.Checkpoint(dir, 6), Path.Combine(dir, "bad.safetensors"),
                 floats: (name, v) => { if (name == tensor) v[v.Length / 2] = value; return v; });
             var before = Fixtures.Snapshot(dir);
+            var shared = Fixtures.Snapshot(epochOne.Dir);
             string[] eval = ["--checkpoint", bad, "--shapes-count", "96"];
             foreach (var args in new[] { ["linear-eval", .. eval], ["knn", .. eval], new[] { "pretrain", "--resume", bad, "--out", Path.Combine(dir, "next"), "--progress", "quiet" } })
                 Hostile.AssertOneLine(Cli.Run(args), (int)ExitCode.BadInput, bad, $"'{tensor}'", value.ToString(CultureInfo.InvariantCulture));
             Fixtures.AssertUnchanged(before, dir);
+            Fixtures.AssertUnchanged(shared, epochOne.Dir);
         }
         finally { Directory.Delete(dir, true); }
     }
@@ -83,10 +74,9 @@ public class CheckpointValidationTests
     [Fact]
     public void NegativeVariancesAndCountersAreRefused()
     {
-        string dir = TinyRun.NewDir("negative");
+        string dir = epochOne.CopyTo(TinyRun.NewDir("negative"));
         try
         {
-            Assert.Equal(0, Cli.Run(TinyRun.Args(dir, 2, "--stop-after", "1")).Code);
             string bad = Fixtures.Rewrite(TinyRun.Checkpoint(dir, 6), Path.Combine(dir, "bad.safetensors"),
                 floats: (name, v) => { if (name == "bn1.running_var") v[0] = -1; return v; });
             Hostile.AssertOneLine(Cli.Run("knn", "--checkpoint", bad, "--shapes-count", "96"), (int)ExitCode.BadInput, "'bn1.running_var'", "variance");
@@ -110,14 +100,15 @@ public class CheckpointValidationTests
     [MemberData(nameof(ImpossibleMetadata))]
     public void ImpossibleMetadataIsRefusedOnResume(string key, string value, string named)
     {
-        string dir = TinyRun.NewDir("meta");
+        string dir = epochOne.CopyTo(TinyRun.NewDir("meta"));
         try
         {
-            Assert.Equal(0, Cli.Run(TinyRun.Args(dir, 2, "--stop-after", "1")).Code);
             string bad = Fixtures.Rewrite(TinyRun.Checkpoint(dir, 6), Path.Combine(dir, "bad.safetensors"), metadata: (k, v) => k == key ? value : v);
             var before = Fixtures.Snapshot(dir);
+            var shared = Fixtures.Snapshot(epochOne.Dir);
             Hostile.AssertOneLine(Cli.Run("pretrain", "--resume", bad, "--out", Path.Combine(dir, "next"), "--progress", "quiet"), (int)ExitCode.BadInput, bad, named);
             Fixtures.AssertUnchanged(before, dir);
+            Fixtures.AssertUnchanged(shared, epochOne.Dir);
         }
         finally { Directory.Delete(dir, true); }
     }
@@ -125,10 +116,9 @@ public class CheckpointValidationTests
     [Fact]
     public void APositionThatDoesNotFitTheDataIsRefused()
     {
-        string dir = TinyRun.NewDir("position");
+        string dir = epochOne.CopyTo(TinyRun.NewDir("position"));
         try
         {
-            Assert.Equal(0, Cli.Run(TinyRun.Args(dir, 2, "--stop-after", "1")).Code);
             // The same checkpoint resumed on a third of the data: 2 steps per epoch, so step 6 cannot end epoch 1.
             string moved = Fixtures.Rewrite(TinyRun.Checkpoint(dir, 6), Path.Combine(dir, "fewer.safetensors"),
                 metadata: (k, v) => k == "config" ? v.Replace("\"shapes_count\": 96", "\"shapes_count\": 32") : v);
@@ -141,10 +131,9 @@ public class CheckpointValidationTests
     [Fact]
     public void AStoredConfigThatIsNotResolvedOrNotAConfigIsRefused()
     {
-        string dir = TinyRun.NewDir("config");
+        string dir = epochOne.CopyTo(TinyRun.NewDir("config"));
         try
         {
-            Assert.Equal(0, Cli.Run(TinyRun.Args(dir, 2, "--stop-after", "1")).Code);
             string ck = TinyRun.Checkpoint(dir, 6);
             foreach (var (edit, named) in new (Func<string, string>, string)[]
             {

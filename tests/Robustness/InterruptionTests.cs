@@ -12,21 +12,16 @@ using SimClr.Training.Pretraining;
 
 namespace SimClr.Tests.Robustness;
 
-public class InterruptionTests
+public class InterruptionTests(StraightRun straightRun)
 {
     private static List<(int Epoch, double Loss)> EpochLosses(string runDir) =>
-        File.ReadLines(Path.Combine(runDir, "metrics.jsonl"))
-            .Select(l => JsonNode.Parse(l)!.AsObject())
-            .Where(o => (string)o["kind"]! == "epoch")
-            .Select(o => ((int)o["epoch"]!, (double)o["loss"]!))
-            .ToList();
+        TinyRun.Records(runDir).Where(o => (string)o["kind"]! == "epoch").Select(o => ((int)o["epoch"]!, (double)o["loss"]!)).ToList();
 
     [Fact]
     public void TheInterruptedEpochsLossRecordCoversAllItsStepsAfterAResume()
     {
         using var tmp = new TempDir();
-        string straight = tmp.File("straight"), cut = tmp.File("cut");
-        Assert.Equal(0, Cli.Run(TinyRun.Args(straight)).Code);
+        string straight = straightRun.Dir, cut = tmp.File("cut");
         using var cancel = new CancellationTokenSource();
         var hooks = new TrainingHooks { AfterStep = (step, _) => { if (step == 8) cancel.Cancel(); } };
         Assert.Equal((int)ExitCode.Interrupted, Cli.Run(hooks, cancel.Token, TinyRun.Args(cut)).Code);

@@ -12,20 +12,10 @@ using SimClr.Training.Runs;
 
 namespace SimClr.Tests.Robustness;
 
-public class WriteRuleTests
+public class WriteRuleTests(EpochOneRun epochOne)
 {
-    /// <summary>Every line of a run's metrics.jsonl is a whole record.</summary>
-    private static List<JsonObject> Records(string runDir) =>
-        File.ReadAllLines(Path.Combine(runDir, "metrics.jsonl")).Select(l => JsonNode.Parse(l)!.AsObject()).ToList();
-
-    private static long CheckpointBytes()
-    {
-        // The size of one tiny-run checkpoint, measured on the ordinary disk, sizes the small disks below.
-        using var tmp = new TempDir();
-        string dir = tmp.File("run");
-        Assert.Equal(0, Cli.Run(TinyRun.Args(dir, 2, "--stop-after", "1")).Code);
-        return new FileInfo(TinyRun.Checkpoint(dir, 6)).Length;
-    }
+    /// <summary>The size of one tiny-run checkpoint, measured on the ordinary disk, sizes the small disks below.</summary>
+    private long CheckpointBytes() => new FileInfo(epochOne.Checkpoint).Length;
 
     [Fact]
     public void AFullDiskIsOneLineAndEveryEarlierFileStaysWhole()
@@ -40,7 +30,7 @@ public class WriteRuleTests
         Hostile.AssertOneLine(r, (int)ExitCode.CannotWrite, TinyRun.Checkpoint(dir, 12), "disk is full", "free space");
         Hostile.AssertLoads(TinyRun.Checkpoint(dir, 6));
         Assert.Equal(5UL, RunConfig.FromJson(File.ReadAllText(Path.Combine(dir, "config.json")), "config.json").Seed);
-        var records = Records(dir);
+        var records = TinyRun.Records(dir);
         Assert.Equal(12, records.Count(o => (string)o["kind"]! == "step"));
         Assert.Empty(Hostile.TempFiles(dir));
         Assert.Empty(Hostile.TempFiles(Path.Combine(dir, "checkpoints")));
@@ -50,7 +40,7 @@ public class WriteRuleTests
         var resumed = Cli.Run("pretrain", "--resume", TinyRun.Checkpoint(dir, 6), "--out", tmp.File("more"), "--progress", "quiet");
         Assert.True(resumed.Code == 0, resumed.Err);
         Assert.Contains("continuing into a copy", resumed.Out);
-        Assert.Equal(18, Records(tmp.File("more")).Count(o => (string)o["kind"]! == "step"));
+        Assert.Equal(18, TinyRun.Records(tmp.File("more")).Count(o => (string)o["kind"]! == "step"));
     }
 
     [Fact]
@@ -62,7 +52,7 @@ public class WriteRuleTests
         string dir = Path.Combine(disk.Path, "run");
         var r = Cli.Run(TinyRun.Args(dir, 2));
         Hostile.AssertOneLine(r, (int)ExitCode.CannotWrite, TinyRun.Checkpoint(dir, 6), "disk is full");
-        Assert.Equal(6, Records(dir).Count(o => (string)o["kind"]! == "step"));
+        Assert.Equal(6, TinyRun.Records(dir).Count(o => (string)o["kind"]! == "step"));
         Assert.NotNull(RunConfig.FromJson(File.ReadAllText(Path.Combine(dir, "config.json")), "config.json"));
         Assert.Empty(Directory.GetFiles(Path.Combine(dir, "checkpoints")));
     }
@@ -122,8 +112,7 @@ public class WriteRuleTests
     {
         using var disk = Tmpfs.TryMount(32 << 20, out string why);
         if (disk is null) Assert.Skip(why);
-        string dir = Path.Combine(disk.Path, "run");
-        Assert.Equal(0, Cli.Run(TinyRun.Args(dir, 2, "--stop-after", "1")).Code);
+        string dir = epochOne.CopyTo(Path.Combine(disk.Path, "run"));
         var before = Fixtures.Snapshot(dir);
         disk.RemountReadOnly();
 
@@ -142,8 +131,7 @@ public class WriteRuleTests
     public void TemporaryFilesOfKilledRunsAreRemovedAtTheNextStart()
     {
         using var tmp = new TempDir();
-        string dir = tmp.File("run");
-        Assert.Equal(0, Cli.Run(TinyRun.Args(dir, 2, "--stop-after", "1")).Code);
+        string dir = epochOne.CopyTo(tmp.File("run"));
         using var gone = System.Diagnostics.Process.Start("true")!;
         gone.WaitForExit();
         string checkpoints = Path.Combine(dir, "checkpoints");

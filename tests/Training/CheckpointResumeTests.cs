@@ -4,6 +4,9 @@ using SimClr.Training.Checkpoints;
 using SimClr.Training.Cli;
 using SimClr.Training.Pretraining;
 
+[assembly: AssemblyFixture(typeof(SimClr.Tests.Training.EpochOneRun))]
+[assembly: AssemblyFixture(typeof(SimClr.Tests.Training.StraightRun))]
+
 namespace SimClr.Tests.Training;
 
 /// <summary>A tiny pretraining run shared by the checkpoint tests: 96 shapes of 16 px, batch 16 (6 steps per
@@ -19,17 +22,58 @@ internal static class TinyRun
 
     public static string NewDir(string tag) => Path.Combine(Path.GetTempPath(), $"simclr-{tag}-{Guid.NewGuid():N}");
 
+    /// <summary>Every record of a run's metrics.jsonl, in order.</summary>
+    public static List<JsonObject> Records(string runDir) =>
+        [.. File.ReadLines(Path.Combine(runDir, "metrics.jsonl")).Select(l => JsonNode.Parse(l)!.AsObject())];
+
     public static List<(long Step, double Loss)> StepLosses(string runDir) =>
-        File.ReadLines(Path.Combine(runDir, "metrics.jsonl"))
-            .Select(l => JsonNode.Parse(l)!.AsObject())
-            .Where(o => (string)o["kind"]! == "step")
-            .Select(o => ((long)o["step"]!, (double)o["loss"]!))
-            .ToList();
+        Records(runDir).Where(o => (string)o["kind"]! == "step").Select(o => ((long)o["step"]!, (double)o["loss"]!)).ToList();
 
     public static string Checkpoint(string runDir, long step) => Path.Combine(runDir, "checkpoints", $"step-{step:D8}.safetensors");
 }
 
-public class CheckpointResumeTests
+/// <summary>A TinyRun pretrained once per test run, on first use, for the tests that only read it or work on a
+/// copy of its folder, instead of pretraining the same steps again each. Nothing writes into <see cref="Dir"/>.</summary>
+public abstract class SharedTinyRun(string tag, params string[] extra) : IDisposable
+{
+    private readonly Lazy<string> dir = new(() =>
+    {
+        string d = TinyRun.NewDir(tag);
+        var r = Cli.Run(TinyRun.Args(d, 2, extra));
+        if (r.Code != 0) throw new InvalidOperationException($"pretraining the shared run {string.Join(' ', TinyRun.Args(d, 2, extra))} failed: {r.Err}");
+        return d;
+    });
+
+    public string Dir => dir.Value;
+
+    /// <summary>Copies the run folder, file for file, to <paramref name="runDir"/> (which must not exist) and returns it.</summary>
+    public string CopyTo(string runDir)
+    {
+        foreach (var file in Directory.GetFiles(Dir, "*", SearchOption.AllDirectories))
+        {
+            string target = Path.Combine(runDir, Path.GetRelativePath(Dir, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+        return runDir;
+    }
+
+    public void Dispose()
+    {
+        if (dir.IsValueCreated) Directory.Delete(dir.Value, true);
+    }
+}
+
+/// <summary><c>TinyRun.Args(dir, 2, "--stop-after", "1")</c>: the run stopped after epoch 1, its checkpoint at step 6.</summary>
+public sealed class EpochOneRun() : SharedTinyRun("epoch-one", "--stop-after", "1")
+{
+    public string Checkpoint => TinyRun.Checkpoint(Dir, 6);
+}
+
+/// <summary><c>TinyRun.Args(dir)</c>: both epochs straight through (12 steps), the reference the resumed runs must match.</summary>
+public sealed class StraightRun() : SharedTinyRun("straight");
+
+public class CheckpointResumeTests(EpochOneRun epochOne, StraightRun straightRun)
 {
     private static void AssertSameTensors(string expectedPath, string actualPath)
     {
@@ -53,12 +97,9 @@ public class CheckpointResumeTests
     [Fact]
     public void ResumeAfterOneEpochReproducesTheStraightRunExactly()
     {
-        string straight = TinyRun.NewDir("straight"), split = TinyRun.NewDir("split");
+        string straight = straightRun.Dir, split = epochOne.CopyTo(TinyRun.NewDir("split"));
         try
         {
-            Assert.Equal(0, Cli.Run(TinyRun.Args(straight)).Code);
-            var first = Cli.Run(TinyRun.Args(split, 2, "--stop-after", "1"));
-            Assert.Equal(0, first.Code);
             Assert.True(File.Exists(TinyRun.Checkpoint(split, 6)));
             Assert.False(File.Exists(TinyRun.Checkpoint(split, 12)));
             var second = Cli.Run("pretrain", "--resume", TinyRun.Checkpoint(split, 6), "--progress", "quiet", "--device", "cpu");
@@ -71,20 +112,15 @@ public class CheckpointResumeTests
             Assert.NotEqual(expected[0].Loss, expected[^1].Loss);
             AssertSameTensors(TinyRun.Checkpoint(straight, 12), TinyRun.Checkpoint(split, 12));
         }
-        finally
-        {
-            Directory.Delete(straight, true);
-            Directory.Delete(split, true);
-        }
+        finally { Directory.Delete(split, true); }
     }
 
     [Fact]
     public void CtrlCMidEpochSavesACheckpointAndResumeContinuesExactly()
     {
-        string straight = TinyRun.NewDir("straight"), cut = TinyRun.NewDir("cut");
+        string straight = straightRun.Dir, cut = TinyRun.NewDir("cut");
         try
         {
-            Assert.Equal(0, Cli.Run(TinyRun.Args(straight)).Code);
             using var cancel = new CancellationTokenSource();
             var hooks = new TrainingHooks { AfterStep = (step, _) => { if (step == 8) cancel.Cancel(); } };
             var (code, _, _) = Cli.Run(hooks, cancel.Token, TinyRun.Args(cut));
@@ -98,20 +134,15 @@ public class CheckpointResumeTests
             Assert.Equal(TinyRun.StepLosses(straight), TinyRun.StepLosses(cut));
             AssertSameTensors(TinyRun.Checkpoint(straight, 12), TinyRun.Checkpoint(cut, 12));
         }
-        finally
-        {
-            Directory.Delete(straight, true);
-            Directory.Delete(cut, true);
-        }
+        finally { Directory.Delete(cut, true); }
     }
 
     [Fact]
     public void CtrlCInsideALongStepAbandonsItWithTheStateFromBeforeTheStepAndResumeRepeatsItExactly()
     {
-        string straight = TinyRun.NewDir("straight"), between = TinyRun.NewDir("between"), inside = TinyRun.NewDir("inside");
+        string straight = straightRun.Dir, between = TinyRun.NewDir("between"), inside = TinyRun.NewDir("inside");
         try
         {
-            Assert.Equal(0, Cli.Run(TinyRun.Args(straight)).Code);
             // Reference: Ctrl-C after step 8, between steps: the checkpoint holds the state after step 8.
             using (var cancel = new CancellationTokenSource())
             {
@@ -141,7 +172,7 @@ public class CheckpointResumeTests
         }
         finally
         {
-            foreach (var d in new[] { straight, between, inside }) if (Directory.Exists(d)) Directory.Delete(d, true);
+            foreach (var d in new[] { between, inside }) if (Directory.Exists(d)) Directory.Delete(d, true);
         }
     }
 
@@ -222,12 +253,11 @@ public class CheckpointResumeTests
     [Fact]
     public void CorruptOrMismatchedCheckpointsAreRefusedWithoutTouchingTheRun()
     {
-        string dir = TinyRun.NewDir("corrupt");
+        string dir = epochOne.CopyTo(TinyRun.NewDir("corrupt"));
         try
         {
-            Assert.Equal(0, Cli.Run(TinyRun.Args(dir, 2, "--stop-after", "1")).Code);
             string good = TinyRun.Checkpoint(dir, 6);
-            var before = Directory.GetFiles(dir, "*", SearchOption.AllDirectories).ToDictionary(p => p, File.ReadAllBytes);
+            var before = Robustness.Fixtures.Snapshot(dir);
 
             string truncated = Path.Combine(dir, "truncated.safetensors");
             var bytes = File.ReadAllBytes(good);
@@ -239,17 +269,8 @@ public class CheckpointResumeTests
             Assert.Single(r.Err.TrimEnd().Split('\n'));
 
             // Same tensors, but the stored config claims a wider encoder: names match, shapes do not.
-            string mismatched = Path.Combine(dir, "mismatched.safetensors");
-            var file = SafeTensorsFile.Load(good);
-            var w = new SafeTensorsWriter();
-            foreach (var (k, v) in file.Metadata)
-                w.AddMetadata(k, k == "config" ? v.Replace("\"width\": 0.125", "\"width\": 0.25") : v);
-            foreach (var t in file.Tensors.Values.OrderBy(t => t.Begin))
-            {
-                if (t.DType == SafeDType.I64) w.Add<long>(t.Name, file.Read<long>(t.Name), t.Shape);
-                else w.Add<float>(t.Name, file.Read<float>(t.Name), t.Shape);
-            }
-            w.WriteAtomic(mismatched);
+            string mismatched = Robustness.Fixtures.Rewrite(good, Path.Combine(dir, "mismatched.safetensors"),
+                metadata: (k, v) => k == "config" ? v.Replace("\"width\": 0.125", "\"width\": 0.25") : v);
             foreach (var args in new[] { new[] { "knn", "--checkpoint", mismatched, "--device", "cpu" }, ["pretrain", "--resume", mismatched, "--progress", "quiet", "--device", "cpu"] })
             {
                 var m = Cli.Run(args);

@@ -107,7 +107,7 @@ internal static class EventFileReader
     }
 }
 
-public class RunOutputTests
+public class RunOutputTests(StraightRun straightRun)
 {
     private static MetricRecord Record(string kind, long step, int epoch, params (string Name, double Value)[] values) =>
         new(kind, step, epoch, values.ToDictionary(v => v.Name, v => v.Value));
@@ -322,35 +322,26 @@ public class RunOutputTests
 
     private static JsonObject Json(string path) => JsonNode.Parse(File.ReadAllText(path))!.AsObject();
 
-    private static List<JsonObject> Records(string dir) =>
-        [.. File.ReadLines(Path.Combine(dir, "metrics.jsonl")).Select(l => JsonNode.Parse(l)!.AsObject())];
-
     [Fact]
     public void EvalNoneLeavesNoKnnPlotAndTheLogsAgree()
     {
-        string dir = TinyRun.NewDir("evalnone");
-        try
-        {
-            var r = Cli.Run(TinyRun.Args(dir));
-            Assert.True(r.Code == 0, r.Err);
-            Assert.False(File.Exists(Path.Combine(dir, "knn.png")));
-            foreach (var png in new[] { "loss.png", "lr.png", "dashboard.png" }) Assert.True(File.Exists(Path.Combine(dir, png)), png);
-            var records = Records(dir);
-            Assert.DoesNotContain(records, o => (string)o["kind"]! == "knn");
-            Assert.Equal(records.Count + 1, File.ReadAllLines(Path.Combine(dir, "metrics.csv")).Length);
-            string events = Directory.EnumerateFiles(dir, TensorBoardLog.FilePrefix + "*").Single();
-            Assert.Equal(records.Count + 1, EventFileReader.Read(events).Count);
+        string dir = straightRun.Dir;
+        Assert.False(File.Exists(Path.Combine(dir, "knn.png")));
+        foreach (var png in new[] { "loss.png", "lr.png", "dashboard.png" }) Assert.True(File.Exists(Path.Combine(dir, png)), png);
+        var records = TinyRun.Records(dir);
+        Assert.DoesNotContain(records, o => (string)o["kind"]! == "knn");
+        Assert.Equal(records.Count + 1, File.ReadAllLines(Path.Combine(dir, "metrics.csv")).Length);
+        string events = Directory.EnumerateFiles(dir, TensorBoardLog.FilePrefix + "*").Single();
+        Assert.Equal(records.Count + 1, EventFileReader.Read(events).Count);
 
-            // One epoch numbering: steps 1..6 belong to epoch 1, 7..12 to epoch 2; epoch records count completed epochs.
-            var steps = records.Where(o => (string)o["kind"]! == "step").ToList();
-            Assert.Equal(Enumerable.Range(1, 12).Select(s => (s + 5) / 6), steps.Select(o => (int)o["epoch"]!));
-            Assert.Equal([1, 2], records.Where(o => (string)o["kind"]! == "epoch").Select(o => (int)o["epoch"]!));
+        // One epoch numbering: steps 1..6 belong to epoch 1, 7..12 to epoch 2; epoch records count completed epochs.
+        var steps = records.Where(o => (string)o["kind"]! == "step").ToList();
+        Assert.Equal(Enumerable.Range(1, 12).Select(s => (s + 5) / 6), steps.Select(o => (int)o["epoch"]!));
+        Assert.Equal([1, 2], records.Where(o => (string)o["kind"]! == "epoch").Select(o => (int)o["epoch"]!));
 
-            var summary = Json(Path.Combine(dir, "summary.json"));
-            Assert.Equal(TinyRun.Checkpoint(dir, 12), (string)summary["last_checkpoint"]!);
-            Assert.Null(summary["best_checkpoint"]);
-        }
-        finally { Directory.Delete(dir, true); }
+        var summary = Json(Path.Combine(dir, "summary.json"));
+        Assert.Equal(TinyRun.Checkpoint(dir, 12), (string)summary["last_checkpoint"]!);
+        Assert.Null(summary["best_checkpoint"]);
     }
 
     [Fact]
@@ -363,7 +354,7 @@ public class RunOutputTests
             var r = Cli.Run(args);
             Assert.True(r.Code == 0, r.Err);
             var summary = Json(Path.Combine(dir, "summary.json"));
-            var knn = Records(dir).Where(o => (string)o["kind"]! == "knn").ToList();
+            var knn = TinyRun.Records(dir).Where(o => (string)o["kind"]! == "knn").ToList();
             Assert.Equal([0, 1, 2, 3], knn.Select(o => (int)o["epoch"]!));
             Assert.Equal(0, (long)knn[0]["step"]!);
             // Epoch 0 is the encoder before any step: the same random-init encoder the final evaluation compares with.

@@ -18,7 +18,7 @@ public class SafeTensorsTests
     }
 
     /// <summary>A file with a hand-written header (data appended), to reach the reader's error paths.</summary>
-    private static byte[] Raw(string header, int dataBytes)
+    internal static byte[] Raw(string header, int dataBytes)
     {
         var h = Encoding.UTF8.GetBytes(header);
         var file = new byte[8 + h.Length + dataBytes];
