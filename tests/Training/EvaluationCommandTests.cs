@@ -17,7 +17,7 @@ public sealed class PretrainedShapes : IDisposable
     public PretrainedShapes()
     {
         Dir = TinyRun.NewDir("shapes-ckpt");
-        var r = Cli.Run("pretrain", "--out", Dir, "--progress", "quiet", "--epochs", ShortDefault.Epochs, "--eval", "none",
+        var r = Cli.Run("pretrain", "--out", Dir, "--progress", "quiet", "--device", "cpu", "--epochs", ShortDefault.Epochs, "--eval", "none",
             "--linear-epochs", LinearEpochs.ToString(), "--knn-k", KnnK.ToString());
         if (r.Code != 0) throw new InvalidOperationException($"pretraining the shared shapes checkpoint failed: {r.Err}");
         Checkpoint = Directory.GetFiles(Path.Combine(Dir, "checkpoints"), "step-*.safetensors").Order(StringComparer.Ordinal).Last();
@@ -227,7 +227,7 @@ public class FashionMnistEvaluationTests
         try
         {
             var r = Cli.Run("pretrain", "--dataset", "fashion-mnist", "--train-subset", "640", "--test-subset", "300", "--width", "0.125", "--batch-size", "32",
-                "--epochs", "1", "--warmup-epochs", "0", "--eval", "none", "--progress", "quiet", "--out", run);
+                "--epochs", "1", "--warmup-epochs", "0", "--eval", "none", "--progress", "quiet", "--device", "cpu", "--out", run);
             Assert.True(r.Code == 0, r.Err);
             string checkpoint = TinyRun.Checkpoint(run, 20);
             foreach (var (command, extra, key) in new[]
