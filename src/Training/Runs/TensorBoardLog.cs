@@ -49,7 +49,7 @@ public sealed class TensorBoardLog
     {
         using var frame = new MemoryStream();
         WriteFrame(frame, Event(r));
-        MetricsLog.AppendCutBack(Path, frame.ToArray());
+        AtomicFile.Append(Path, frame.ToArray());
     }
 
     private static byte[] Event(MetricRecord r) =>
