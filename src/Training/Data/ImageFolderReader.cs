@@ -228,7 +228,8 @@ public static class ImageFolderReader
     /// <summary>The RGB pixels of one image file, after the checks in the file header above.</summary>
     internal static (byte[] Pixels, int Height, int Width) Decode(string path)
     {
-        var bytes = ReadFile(path);
+        // The one read rule (Io/SafeFile: links resolved first, a FIFO or device refused without blocking).
+        var bytes = DataFiles.ReadAll(path, MaxFileBytes);
         var (width, height) = CheckContainer(path, bytes);
         if (width <= 0 || height <= 0 || width > MaxSide || height > MaxSide || (long)width * height > MaxPixels)
             throw new DatasetException(Text($"{path}: declared size {width}x{height} is outside 1..{MaxSide} per side and {MaxPixels} pixels"));
@@ -244,20 +245,6 @@ public static class ImageFolderReader
         if (decoded.Width != width || decoded.Height != height || decoded.Data.Length != (long)width * height * 3)
             throw new DatasetException(Text($"{path}: the decoder returned {decoded.Width}x{decoded.Height} for a file declaring {width}x{height}"));
         return (decoded.Data, height, width);
-    }
-
-    /// <summary>The bytes of a regular file of at most <see cref="MaxFileBytes"/>, through the one read rule
-    /// (Io/SafeFile: links resolved first, a FIFO or device refused without blocking, one line per failure).</summary>
-    private static byte[] ReadFile(string path)
-    {
-        try
-        {
-            return Io.SafeFile.ReadAll(path, MaxFileBytes);
-        }
-        catch (Cli.UserError e)
-        {
-            throw new DatasetException(e.Message, e);
-        }
     }
 
     /// <summary>Checks the container of a PNG, JPEG or BMP file and returns its declared width and height.</summary>
