@@ -164,20 +164,11 @@ public static class ImageFolderReader
         }
     }
 
-    /// <summary>The path with every link along it resolved (a directory's identity for loop detection); a chain of
-    /// more than 40 links is refused, as the kernel does.</summary>
-    internal static string RealPath(string path, int links = 0)
+    /// <summary>The path with every link along it resolved (a directory's identity for loop detection).</summary>
+    internal static string RealPath(string path)
     {
-        if (links > 40) throw new DatasetException(Text($"{path}: too many levels of links"));
-        string full = Path.GetFullPath(path);
-        string current = Path.GetPathRoot(full)!;
-        foreach (var part in full[current.Length..].Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries))
-        {
-            string next = Path.Combine(current, part);
-            // A relative target is relative to the link's own (already resolved) folder; Combine keeps a rooted one.
-            current = new DirectoryInfo(next).LinkTarget is { } target ? RealPath(Path.Combine(current, target), links + 1) : next;
-        }
-        return current;
+        try { return Io.SafeFile.RealPath(path); }
+        catch (Cli.UserError e) { throw new DatasetException(e.Message, e); }
     }
 
     private static List<(string Path, int Label)> Labeled(List<ClassFolder> classes, string[] names) =>
