@@ -5,6 +5,7 @@
 // OpenMaybeGzip refuses a claim no gzip stream of that size could honour, so an inflated size is known and
 // bounded before anything is allocated, and extra inflated data is refused rather than read.
 using System.IO.Compression;
+using System.Text;
 using SimClr.Training.Cli;
 using SimClr.Training.Io;
 
@@ -44,6 +45,13 @@ internal static class DataFiles
         catch (UserError e) { throw new DatasetException(e.Message, e); }
     }
 
+    /// <summary>The whole of <paramref name="path"/> under the read rule (at most <paramref name="maxBytes"/> bytes).</summary>
+    public static byte[] ReadAll(string path, long maxBytes)
+    {
+        try { return SafeFile.ReadAll(path, maxBytes); }
+        catch (UserError e) { throw new DatasetException(e.Message, e); }
+    }
+
     /// <summary>Fills <paramref name="buffer"/> from <paramref name="stream"/>; an early end is a truncated file.</summary>
     public static void Read(string path, Stream stream, Span<byte> buffer, string layout)
     {
@@ -74,10 +82,10 @@ internal static class DataFiles
         var file = Open(path, SafeFile.MaxBytes);
         storedBytes = file.Length;
         Span<byte> magic = stackalloc byte[2];
-        int got = 0;
+        int got;
         try
         {
-            while (got < 2 && file.Read(magic[got..]) is int n and > 0) got += n;
+            got = file.ReadAtLeast(magic, magic.Length, throwOnEndOfStream: false);
             file.Position = 0;
         }
         catch (IOException e)
@@ -115,10 +123,7 @@ internal static class DataFiles
     public static string[]? ReadNames(string path, int expected)
     {
         if (!Path.Exists(path)) return null;
-        string text;
-        try { text = SafeFile.ReadText(path, MaxNamesBytes); }
-        catch (UserError e) { throw new DatasetException(e.Message, e); }
-        var names = text.Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
+        var names = Encoding.UTF8.GetString(ReadAll(path, MaxNamesBytes)).Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
         return names.Length == expected ? names : null;
     }
 }

@@ -90,14 +90,9 @@ public static class IdxReader
 
     private static int ReadUpTo(string path, Stream input, byte[] buffer)
     {
-        int got = 0;
-        try
-        {
-            while (got < buffer.Length && input.Read(buffer, got, buffer.Length - got) is int n and > 0) got += n;
-        }
+        try { return input.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false); }
         catch (InvalidDataException e) { throw new DatasetException($"{path}: corrupt gzip stream ({e.Message})", e); }
         catch (IOException e) { throw new DatasetException($"{path}: cannot be read ({e.Message})", e); }
-        return got;
     }
 
     private static int[] Header(string path, byte[] header, int magic, int rank)

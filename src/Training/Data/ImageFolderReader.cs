@@ -164,20 +164,11 @@ public static class ImageFolderReader
         }
     }
 
-    /// <summary>The path with every link along it resolved (a directory's identity for loop detection); a chain of
-    /// more than 40 links is refused, as the kernel does.</summary>
-    internal static string RealPath(string path, int links = 0)
+    /// <summary>The path with every link along it resolved (a directory's identity for loop detection).</summary>
+    internal static string RealPath(string path)
     {
-        if (links > 40) throw new DatasetException(Text($"{path}: too many levels of links"));
-        string full = Path.GetFullPath(path);
-        string current = Path.GetPathRoot(full)!;
-        foreach (var part in full[current.Length..].Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries))
-        {
-            string next = Path.Combine(current, part);
-            // A relative target is relative to the link's own (already resolved) folder; Combine keeps a rooted one.
-            current = new DirectoryInfo(next).LinkTarget is { } target ? RealPath(Path.Combine(current, target), links + 1) : next;
-        }
-        return current;
+        try { return Io.SafeFile.RealPath(path); }
+        catch (Cli.UserError e) { throw new DatasetException(e.Message, e); }
     }
 
     private static List<(string Path, int Label)> Labeled(List<ClassFolder> classes, string[] names) =>
@@ -228,7 +219,8 @@ public static class ImageFolderReader
     /// <summary>The RGB pixels of one image file, after the checks in the file header above.</summary>
     internal static (byte[] Pixels, int Height, int Width) Decode(string path)
     {
-        var bytes = ReadFile(path);
+        // The one read rule (Io/SafeFile: links resolved first, a FIFO or device refused without blocking).
+        var bytes = DataFiles.ReadAll(path, MaxFileBytes);
         var (width, height) = CheckContainer(path, bytes);
         if (width <= 0 || height <= 0 || width > MaxSide || height > MaxSide || (long)width * height > MaxPixels)
             throw new DatasetException(Text($"{path}: declared size {width}x{height} is outside 1..{MaxSide} per side and {MaxPixels} pixels"));
@@ -244,20 +236,6 @@ public static class ImageFolderReader
         if (decoded.Width != width || decoded.Height != height || decoded.Data.Length != (long)width * height * 3)
             throw new DatasetException(Text($"{path}: the decoder returned {decoded.Width}x{decoded.Height} for a file declaring {width}x{height}"));
         return (decoded.Data, height, width);
-    }
-
-    /// <summary>The bytes of a regular file of at most <see cref="MaxFileBytes"/>, through the one read rule
-    /// (Io/SafeFile: links resolved first, a FIFO or device refused without blocking, one line per failure).</summary>
-    private static byte[] ReadFile(string path)
-    {
-        try
-        {
-            return Io.SafeFile.ReadAll(path, MaxFileBytes);
-        }
-        catch (Cli.UserError e)
-        {
-            throw new DatasetException(e.Message, e);
-        }
     }
 
     /// <summary>Checks the container of a PNG, JPEG or BMP file and returns its declared width and height.</summary>

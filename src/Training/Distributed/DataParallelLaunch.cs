@@ -25,8 +25,9 @@ using SimClr.Training.Runs;
 
 namespace SimClr.Training.Distributed;
 
-/// <summary>What rank 0 tells the other ranks before training: everything they need to train the same run.</summary>
-public sealed record LaunchAnnouncement(RunConfig Config, TrainingPosition Start, double BestMetric, string RunRoot);
+/// <summary>What rank 0 tells the other ranks before training: everything they need to train the same run (the run
+/// directory it sends too is kept as DataParallelLaunch.RunRoot, for the failure message).</summary>
+public sealed record LaunchAnnouncement(RunConfig Config, TrainingPosition Start, double BestMetric);
 
 public sealed class DataParallelLaunch : IDisposable
 {
@@ -35,7 +36,6 @@ public sealed class DataParallelLaunch : IDisposable
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromMinutes(10);
 
     private readonly MpiCommunicator? _mpi;
-    private string? _runRoot;
 
     private DataParallelLaunch(ICommunicator host, MpiCommunicator? mpi, LaunchEnvironment environment)
     {
@@ -56,7 +56,7 @@ public sealed class DataParallelLaunch : IDisposable
     public string? LastCheckpoint { get; set; }
 
     /// <summary>The run directory (rank 0's, announced to the others), once known.</summary>
-    public string? RunRoot => _runRoot;
+    public string? RunRoot { get; private set; }
 
     /// <summary>Runs <paramref name="body"/> as this process's part of the job and returns its exit status.</summary>
     public static int Run(CliContext ctx, Func<DataParallelLaunch, int> body)
@@ -113,7 +113,7 @@ public sealed class DataParallelLaunch : IDisposable
     }
 
     private string CheckpointHint() =>
-        LastCheckpoint is { } path ? $"Resume with --resume {path}." : _runRoot is { } root ? $"No checkpoint of {root} had been written yet." : "";
+        LastCheckpoint is { } path ? $"Resume with --resume {path}." : RunRoot is { } root ? $"No checkpoint of {root} had been written yet." : "";
 
     /// <summary>Prints the failure of this rank and ends every rank of the job (MPI_Abort).</summary>
     private bool AbortJob(Exception e, CliContext ctx)
@@ -172,7 +172,7 @@ public sealed class DataParallelLaunch : IDisposable
     /// <summary>Rank 0: tells the other ranks what to train (returns at once in a single process).</summary>
     public void Announce(RunConfig config, TrainingPosition start, double bestMetric, RunDirectory run)
     {
-        _runRoot = run.Root;
+        RunRoot = run.Root;
         if (Size == 1) return;
         var message = new JsonObject
         {
@@ -194,8 +194,8 @@ public sealed class DataParallelLaunch : IDisposable
         var o = JsonNode.Parse(text)!.AsObject();
         var config = RunConfig.FromJson(o["config"]!.GetValue<string>(), "rank 0's announcement");
         var start = new TrainingPosition(o["epoch"]!.GetValue<int>(), o["step"]!.GetValue<long>(), o["epoch_step"]!.GetValue<int>());
-        _runRoot = o["run_root"]!.GetValue<string>();
-        return new LaunchAnnouncement(config, start, double.Parse(o["best_metric"]!.GetValue<string>(), CultureInfo.InvariantCulture), _runRoot);
+        RunRoot = o["run_root"]!.GetValue<string>();
+        return new LaunchAnnouncement(config, start, double.Parse(o["best_metric"]!.GetValue<string>(), CultureInfo.InvariantCulture));
     }
 
     /// <summary>Broadcasts a length, then the bytes, from rank 0; the others pass null and get rank 0's bytes.</summary>

@@ -5,6 +5,8 @@
 // temporary file and becomes one line (WriteFailure) saying what to free or change; nothing earlier is
 // touched. A process killed mid-write leaves its temporary file behind: RemoveStale, called when a run
 // starts in a folder, deletes those whose process is gone.
+// Files that grow by appends (the metrics logs) follow Append instead: one write per record, cut back to the
+// length before when it fails, so the file always ends after a whole record and the earlier ones are untouched.
 using System.Text;
 using System.Text.RegularExpressions;
 using SimClr.Training.Cli;
@@ -42,6 +44,33 @@ public static partial class AtomicFile
     }
 
     public static void WriteText(string path, string text) => Write(path, Encoding.UTF8.GetBytes(text));
+
+    /// <summary>Appends <paramref name="bytes"/> to <paramref name="path"/> with one write; on failure the file is
+    /// cut back to its length before and the failure is one line (WriteFailure).</summary>
+    public static void Append(string path, ReadOnlySpan<byte> bytes)
+    {
+        FileStream? file = null;
+        long before = -1;
+        try
+        {
+            file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.Write, FileShare.Read, bufferSize: 0);
+            before = file.Seek(0, SeekOrigin.End);
+            file.Write(bytes);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            if (file is not null && before >= 0)
+            {
+                try { file.SetLength(before); }
+                catch (IOException)
+                {
+                    // Cutting back failed too; readers skip a torn last record, so the earlier ones still read.
+                }
+            }
+            throw WriteFailure.For(path, e);
+        }
+        finally { file?.Dispose(); }
+    }
 
     /// <summary>Deletes the temporary files in <paramref name="folder"/> left by writers that were killed (their
     /// process is gone, or has this process's id and so cannot be mid-write); returns the paths removed.</summary>

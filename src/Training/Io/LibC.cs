@@ -13,13 +13,13 @@ internal static unsafe partial class LibC
     public const int AtFdCwd = -100, AtEmptyPath = 0x1000;
     public const uint StatxBasicStats = 0x7ff;
 
-    public const int EPerm = 1, ENoEnt = 2, ESrch = 3, EIntr = 4, ENxIo = 6, EAcces = 13, ENotDir = 20, EIsDir = 21, EInval = 22,
+    public const int EPerm = 1, ENoEnt = 2, ENxIo = 6, EAcces = 13, ENotDir = 20, EInval = 22,
         ENoSpc = 28, ERoFs = 30, ENameTooLong = 36, ELoop = 40, EDQuot = 122;
 
     /// <summary>struct statx is 256 bytes; these are the offsets of the fields read here (linux/stat.h).</summary>
     public const int StatxSize = 256, StatxModeOffset = 28, StatxInoOffset = 32, StatxSizeOffset = 40, StatxDevMajorOffset = 136, StatxDevMinorOffset = 140;
 
-    public const int SIfMt = 0xF000, SIfReg = 0x8000, SIfDir = 0x4000, SIfIfo = 0x1000, SIfChr = 0x2000, SIfBlk = 0x6000, SIfSock = 0xC000, SIfLnk = 0xA000;
+    public const int SIfMt = 0xF000, SIfReg = 0x8000, SIfDir = 0x4000, SIfIfo = 0x1000, SIfChr = 0x2000, SIfBlk = 0x6000, SIfSock = 0xC000;
 
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Open(string path, int flags);

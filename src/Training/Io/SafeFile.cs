@@ -3,7 +3,8 @@
 //   - the path is opened without blocking and then checked, so a FIFO, a device, a socket or a folder is
 //     refused at once, by name, instead of hanging the open or streaming forever (/dev/zero);
 //   - links are resolved by the open itself, so the size checked is the size of the file the link names,
-//     and identities (device, inode) compare what paths finally name;
+//     and identities (device, inode) compare what paths finally name (RealPath spells that final path, for
+//     messages and for comparing paths that need not exist yet);
 //   - the size is bounded before anything is allocated (callers that decompress bound the inflated size
 //     themselves, see DataFiles);
 //   - a missing file, a permission problem or an I/O error is one UserError naming the file.
@@ -24,6 +25,9 @@ public static unsafe class SafeFile
 {
     /// <summary>The largest file read into one array.</summary>
     public static readonly long MaxBytes = Array.MaxLength;
+
+    /// <summary>Links followed before giving up, as Linux's own limit for a path lookup (ELOOP).</summary>
+    public const int MaxLinks = 40;
 
     /// <summary>Opens <paramref name="path"/> for reading: it must be a regular file (after links) of at most
     /// <paramref name="maxBytes"/> bytes. The stream's Length is the size checked.</summary>
@@ -80,6 +84,33 @@ public static unsafe class SafeFile
 
     /// <summary>Whether two paths name the same file or folder once links are resolved (false when either is absent).</summary>
     public static bool SameFile(string a, string b) => Identity(a) is { } x && Identity(b) is { } y && x == y;
+
+    /// <summary>The absolute path of <paramref name="path"/> with every symbolic link along it resolved, walked one
+    /// component at a time as realpath(3) does. Components that do not exist are kept as written.</summary>
+    public static string RealPath(string path)
+    {
+        string full = Path.GetFullPath(path);
+        for (int links = 0; links <= MaxLinks; links++)
+        {
+            string root = Path.GetPathRoot(full)!;
+            string[] parts = full[root.Length..].Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries);
+            string current = root;
+            string? rewritten = null;
+            for (int i = 0; i < parts.Length; i++)
+            {
+                string next = Path.Combine(current, parts[i]);
+                if (new FileInfo(next).LinkTarget is { } target)
+                {
+                    rewritten = Path.GetFullPath(Path.Combine([Path.GetFullPath(target, current), .. parts[(i + 1)..]]));
+                    break;
+                }
+                current = next;
+            }
+            if (rewritten is null) return current;
+            full = rewritten;
+        }
+        throw UserError.File(path, $"more than {MaxLinks} symbolic links along the path");
+    }
 
     private static (FileKind Kind, long Size, FileIdentity Identity)? Stat(int dirFd, string path, int flags)
     {

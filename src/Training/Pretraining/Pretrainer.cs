@@ -88,6 +88,12 @@ public sealed class Pretrainer(IBackend<float> backend, RunConfig config, Datase
         var epochLoss = start.EpochStep > 0 ? resumedEpochLoss : default;
         var clock = Stopwatch.StartNew();
         long imagesSeen = 0;
+        Action<SafeTensorsWriter> saveState = w => ModelState.Save(w, store, momentum);
+        Func<Action<SafeTensorsWriter>> snapshot = () => ModelState.Snapshot(store, momentum);
+        CheckpointInfo Info(TrainingPosition at, EpochLoss partial) => new(config, at, lastLoss, BestKnnTop1, partial);
+        string? Save(TrainingPosition at, EpochLoss partial, bool isBest = false) => checkpoints?.Save(Info(at, partial), saveState, isBest);
+        PretrainResult Result(PretrainStatus status, TrainingPosition at, string? checkpoint, string? problem = null) =>
+            new(status, at, checkpoint, Rate(imagesSeen, clock), lastKnn, problem);
         int stopAt = config.StopAfter > 0 ? Math.Min(config.StopAfter, config.Epochs) : config.Epochs;
         var estimate = new RunEstimate(config, (long)stepsPerEpoch * config.Epochs, train.Count, data.Test.Count, backend.Info.Name);
         var interruption = new StepInterruption(backend.Info.Device,
@@ -95,9 +101,9 @@ public sealed class Pretrainer(IBackend<float> backend, RunConfig config, Datase
         using var onCancel = cancel.Register(() => interruption.OnCancel((at, state, how) =>
         {
             // The state and the epoch's loss readings are those from before the abandoned step.
-            string? path = checkpoints?.Save(Info(at, lastLoss, bestMetric, epochLoss), state, isBest: false);
+            string? path = checkpoints?.Save(Info(at, epochLoss), state, isBest: false);
             progress.Message($"abandoned step {at.Step + 1} ({how}); checkpoint {path} holds the state after step {at.Step}, where --resume repeats it");
-            var abandoned = new PretrainResult(PretrainStatus.Interrupted, at, path, Rate(imagesSeen, clock), lastKnn, null);
+            var abandoned = Result(PretrainStatus.Interrupted, at, path);
             OnAbandoned?.Invoke(abandoned);
             return abandoned;
         }, progress.Message));
@@ -107,8 +113,8 @@ public sealed class Pretrainer(IBackend<float> backend, RunConfig config, Datase
             // Epoch 0: the kNN of the encoder before any step, which is the random-init encoder the final
             // evaluation compares with (same seed); the plots draw it as the baseline.
             if (KnnMonitor(model, "kNN baseline (random init)", progress, phaseCancel) is not { } baseline)
-                return new PretrainResult(PretrainStatus.Interrupted, start, null, 0, null, null);
-            metrics?.Append(new MetricRecord("knn", 0, 0, new Dictionary<string, double> { ["knn_top1"] = baseline.Top1, ["knn_top5"] = baseline.Top5 }));
+                return Result(PretrainStatus.Interrupted, start, null);
+            metrics?.Append(KnnRecord(0, 0, baseline));
             progress.Message($"epoch 0 (random init): kNN top-1 {baseline.Top1:P1}");
             clock.Restart();
             // Reporting the starting step again tells the row that its steps begin only now.
@@ -118,19 +124,18 @@ public sealed class Pretrainer(IBackend<float> backend, RunConfig config, Datase
         {
             var order = EpochOrder.Permutation(config.Seed, epoch, train.Count);
             int firstStep = epoch == start.Epoch ? start.EpochStep : 0;
-            if (epoch != start.Epoch) epochLoss = default;
             var epochClock = Stopwatch.StartNew();
             for (int s = firstStep; s < stepsPerEpoch; s++)
             {
                 if (parallel.AgreeToStop(cancel.IsCancellationRequested))
                 {
                     var at = new TrainingPosition(epoch, step, s);
-                    lastCheckpoint = checkpoints?.Save(Info(at, lastLoss, bestMetric, epochLoss), w => ModelState.Save(w, store, momentum), isBest: false);
+                    lastCheckpoint = Save(at, epochLoss);
                     progress.Message($"stopped after step {at.Step} (epoch {epoch + 1}, {s} of its {stepsPerEpoch} steps done); checkpoint {lastCheckpoint}");
-                    return new PretrainResult(PretrainStatus.Interrupted, at, lastCheckpoint, Rate(imagesSeen, clock), lastKnn, null);
+                    return Result(PretrainStatus.Interrupted, at, lastCheckpoint);
                 }
-                interruption.Begin(new TrainingPosition(epoch, step, s), () => ModelState.Snapshot(store, momentum));
-                var stepClock = Stopwatch.StartNew();
+                interruption.Begin(new TrainingPosition(epoch, step, s), snapshot);
+                long stepStart = Stopwatch.GetTimestamp();
                 parallel.Slice(EpochOrder.Batch(order, s, b)).CopyTo(hostIndices);
                 backend.Upload(indices.AsTensor(), hostIndices);
                 backend.AugmentViews(viewBatch.Rows(0, pairs), images.Images, indices.AsTensor(), images.Shape, spec, new AugmentKey(config.Seed, epoch, 0));
@@ -143,7 +148,7 @@ public sealed class Pretrainer(IBackend<float> backend, RunConfig config, Datase
                 double lr = schedule.At(step);
                 backend.LarsUpdate(store.Parameters, momentum.AsTensor(), store.Gradients, store.Segments, normScratch.AsTensor(),
                     new LarsHyper(lr, config.Momentum, config.WeightDecay, config.TrustCoefficient));
-                if (interruption.End(stepClock.Elapsed.TotalSeconds) is { } abandoned) return abandoned;
+                if (interruption.End(Stopwatch.GetElapsedTime(stepStart).TotalSeconds) is { } abandoned) return abandoned;
                 step++;
                 imagesSeen += b;
                 bool read = readEveryStep || step % config.LossEvery == 0 || s == stepsPerEpoch - 1;
@@ -158,7 +163,7 @@ public sealed class Pretrainer(IBackend<float> backend, RunConfig config, Datase
                         string kept = checkpoints?.Latest() is { } p ? $"the last good checkpoint is {p}" : "no checkpoint had been written yet";
                         string problem = $"the loss is {stepLoss.Value} {when}, epoch {epoch + 1}; the run stopped and {kept}";
                         metrics?.Append(new MetricRecord("diverged", step, epoch + 1, new Dictionary<string, double> { ["loss"] = stepLoss.Value, ["lr"] = lr }));
-                        return new PretrainResult(PretrainStatus.Diverged, new TrainingPosition(epoch, step, s + 1), checkpoints?.Latest(), Rate(imagesSeen, clock), lastKnn, problem);
+                        return Result(PretrainStatus.Diverged, new TrainingPosition(epoch, step, s + 1), checkpoints?.Latest(), problem);
                     }
                     lastLoss = stepLoss.Value;
                     epochLoss = epochLoss.Add(lastLoss);
@@ -181,14 +186,14 @@ public sealed class Pretrainer(IBackend<float> backend, RunConfig config, Datase
                 if (knn is null)
                 {
                     var stopped = new TrainingPosition(done, step, 0);
-                    lastCheckpoint = checkpoints?.Save(Info(stopped, lastLoss, bestMetric, default), w => ModelState.Save(w, store, momentum), isBest: false);
+                    lastCheckpoint = Save(stopped, default);
                     progress.Message($"stopped during the kNN monitor after epoch {done}; checkpoint {lastCheckpoint}");
-                    return new PretrainResult(PretrainStatus.Interrupted, stopped, lastCheckpoint, Rate(imagesSeen, clock), lastKnn, null);
+                    return Result(PretrainStatus.Interrupted, stopped, lastCheckpoint);
                 }
                 lastKnn = knn.Value.Top1;
-                metrics?.Append(new MetricRecord("knn", step, done, new Dictionary<string, double> { ["knn_top1"] = knn.Value.Top1, ["knn_top5"] = knn.Value.Top5 }));
-                isBest = !(knn.Value.Top1 <= bestMetric);
-                if (isBest) BestKnnTop1 = bestMetric = knn.Value.Top1;
+                metrics?.Append(KnnRecord(step, done, knn.Value));
+                isBest = !(knn.Value.Top1 <= BestKnnTop1);
+                if (isBest) BestKnnTop1 = knn.Value.Top1;
                 progress.Message($"epoch {done}/{config.Epochs}: loss {epochValues["loss"]:F4}, kNN top-1 {knn.Value.Top1:P1}, {epochRate:F0} img/s");
             }
             else
@@ -196,19 +201,20 @@ public sealed class Pretrainer(IBackend<float> backend, RunConfig config, Datase
                 progress.Message($"epoch {done}/{config.Epochs}: loss {epochValues["loss"]:F4}, {epochRate:F0} img/s");
             }
             var position = new TrainingPosition(done, step, 0);
-            lastCheckpoint = checkpoints?.Save(Info(position, lastLoss, bestMetric, default), w => ModelState.Save(w, store, momentum), isBest);
+            lastCheckpoint = Save(position, default, isBest);
             parallel.Checkpointed(step);
             if (run is not null && metrics is not null) Plots.Write(run.Root, metrics.Records);
             if (done == stopAt && done < config.Epochs)
             {
                 progress.Message($"paused after epoch {done} (--stop-after); continue with --resume {lastCheckpoint}");
-                return new PretrainResult(PretrainStatus.Paused, position, lastCheckpoint, Rate(imagesSeen, clock), lastKnn, null);
+                return Result(PretrainStatus.Paused, position, lastCheckpoint);
             }
         }
-        return new PretrainResult(PretrainStatus.Completed, new TrainingPosition(config.Epochs, step, 0), lastCheckpoint, Rate(imagesSeen, clock), lastKnn, null);
+        return Result(PretrainStatus.Completed, new TrainingPosition(config.Epochs, step, 0), lastCheckpoint);
     }
 
-    private CheckpointInfo Info(TrainingPosition p, double loss, double best, EpochLoss partial) => new(config, p, loss, best, partial);
+    private static MetricRecord KnnRecord(long step, int epoch, Accuracy knn) =>
+        new("knn", step, epoch, new Dictionary<string, double> { ["knn_top1"] = knn.Top1, ["knn_top5"] = knn.Top5 });
 
     private static double Rate(long images, Stopwatch clock) => images / Math.Max(clock.Elapsed.TotalSeconds, 1e-9);
 

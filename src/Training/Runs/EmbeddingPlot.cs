@@ -12,9 +12,10 @@
 // optimizer: learning rate 200, momentum 0.5 then 0.8 after 250 iterations, early exaggeration 12 for the first
 // 250, per-coordinate gains (+0.2 / ×0.8, floor 0.01), started from the PCA scores scaled to std 1e-4.
 // Rows are processed in parallel but each row's sums run in a fixed order, so the result is deterministic.
+// The PNG replaces the last atomically (Io/AtomicFile), like every other plot.
 using ScottPlot;
 using SimClr.Kernels;
-using SimClr.Training.Cli;
+using SimClr.Training.Io;
 
 namespace SimClr.Training.Runs;
 
@@ -55,14 +56,8 @@ public static class EmbeddingPlot
         Panel(multiplot.GetPlot(1), $"t-SNE (perplexity {PerplexityFor(y.Length):G3})", "", "", tsne, y, classNames, legend: lda is null);
         if (lda is not null) Panel(multiplot.GetPlot(2), $"linear discriminants (fit on {fitted} train images)", "LD 1", "LD 2", lda, y, classNames, legend: true);
         multiplot.GetPlot(0).Title($"{title}: PCA ({y.Length} test images)");
-        try
-        {
-            multiplot.SavePng(path, lda is null ? 1500 : 2200, 650);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw UserError.File(path, $"cannot write the embedding plot ({e.Message})");
-        }
+        using var image = multiplot.Render(lda is null ? 1500 : 2200, 650);
+        AtomicFile.Write(path, image.GetImageBytes(ImageFormat.Png));
     }
 
     /// <summary>At most <paramref name="max"/> rows of a [N, D] feature array, class-balanced, as doubles.</summary>

@@ -35,7 +35,7 @@ public sealed class MetricsCsv(string path)
     public void Append(MetricRecord r, IReadOnlyList<MetricRecord> all)
     {
         if (AddNames(r)) Rewrite(all);
-        else MetricsLog.AppendCutBack(Path, Encoding.UTF8.GetBytes(Row(r) + "\n"));
+        else AtomicFile.Append(Path, Encoding.UTF8.GetBytes(Row(r) + "\n"));
     }
 
     private bool AddNames(MetricRecord r)

@@ -52,12 +52,7 @@ public static class Plots
 
     internal static void Loss(Plot plot, RunSeries run)
     {
-        plot.Title("NT-Xent loss");
-        plot.XLabel("step");
-        plot.YLabel("loss");
-        var xs = run.Loss.Select(p => p.Step).ToArray();
-        var ys = run.Loss.Select(p => p.Value).ToArray();
-        EpochEnds(plot, run);
+        var (xs, ys) = PerStep(plot, "NT-Xent loss", "loss", run.Loss, run);
         var raw = plot.Add.ScatterLine(xs, ys, Colors.SteelBlue.WithAlpha(0.45));
         raw.LineWidth = 1;
         raw.MarkerSize = xs.Length == 1 ? 6 : 0;
@@ -73,16 +68,21 @@ public static class Plots
 
     internal static void Lr(Plot plot, RunSeries run)
     {
-        plot.Title("Learning rate (LARS, warmup + cosine)");
-        plot.XLabel("step");
-        plot.YLabel("lr");
-        var xs = run.Lr.Select(p => p.Step).ToArray();
-        var ys = run.Lr.Select(p => p.Value).ToArray();
-        EpochEnds(plot, run);
+        var (xs, ys) = PerStep(plot, "Learning rate (LARS, warmup + cosine)", "lr", run.Lr, run);
         var line = plot.Add.ScatterLine(xs, ys, Colors.DarkOrange);
         line.LineWidth = 2;
         line.MarkerSize = xs.Length == 1 ? 6 : 0;
         Frame(plot, xs, ys, includeZero: true);
+    }
+
+    /// <summary>The title, labels and epoch ends of a plot over steps; <paramref name="series"/> as x and y arrays.</summary>
+    private static (double[] Xs, double[] Ys) PerStep(Plot plot, string title, string yLabel, (double Step, double Value)[] series, RunSeries run)
+    {
+        plot.Title(title);
+        plot.XLabel("step");
+        plot.YLabel(yLabel);
+        EpochEnds(plot, run);
+        return ([.. series.Select(p => p.Step)], [.. series.Select(p => p.Value)]);
     }
 
     internal static void Knn(Plot plot, RunSeries run)

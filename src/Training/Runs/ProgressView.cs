@@ -93,9 +93,6 @@ public static class ProgressView
         return result;
     }
 
-    public static void Phases(ProgressMode mode, TextWriter output, Action<IProgressHost> body) =>
-        Phases<int>(mode, output, host => { body(host); return 0; });
-
     /// <summary>A phase that counts items instead of training steps (embedding a dataset): one row of
     /// <paramref name="total"/> <paramref name="unit"/>; the body reports how many are done.</summary>
     public static T RunCounted<T>(ProgressMode mode, TextWriter output, string title, string unit, long total, Func<Action<long>, T> body) =>

@@ -195,7 +195,7 @@ public sealed class MetricsLog
     {
         if (r.Time is null) r = r with { Time = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0 };
         _records.Add(r);
-        AppendLine(Format(r));
+        AtomicFile.Append(_path, Encoding.UTF8.GetBytes(Format(r) + "\n"));
         _csv.Append(r, _records);
         _events.Append(r);
     }
@@ -215,37 +215,6 @@ public sealed class MetricsLog
         var o = new JsonObject { ["kind"] = r.Kind, ["step"] = r.Step, ["epoch"] = r.Epoch, ["time"] = r.Time };
         foreach (var (k, v) in r.Values) o[k] = double.IsFinite(v) ? JsonValue.Create(v) : JsonValue.Create(v.ToString(CultureInfo.InvariantCulture));
         return o.ToJsonString();
-    }
-
-    /// <summary>Adds one line with one write. If the write fails (a full disk) the file is cut back to its
-    /// length before, so no torn line follows the earlier records.</summary>
-    private void AppendLine(string line) => AppendCutBack(_path, Encoding.UTF8.GetBytes(line + "\n"));
-
-    /// <summary>Appends <paramref name="bytes"/> to <paramref name="path"/> with one write; on failure the file is
-    /// cut back to its length before and the failure is one line (WriteFailure).</summary>
-    internal static void AppendCutBack(string path, ReadOnlySpan<byte> bytes)
-    {
-        FileStream? file = null;
-        long before = -1;
-        try
-        {
-            file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.Write, FileShare.Read, bufferSize: 0);
-            before = file.Seek(0, SeekOrigin.End);
-            file.Write(bytes);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            if (file is not null && before >= 0)
-            {
-                try { file.SetLength(before); }
-                catch (IOException)
-                {
-                    // Cutting back failed too; readers skip a torn last record, so the earlier ones still read.
-                }
-            }
-            throw WriteFailure.For(path, e);
-        }
-        finally { file?.Dispose(); }
     }
 
     private void Reload(string path)

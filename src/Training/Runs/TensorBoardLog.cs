@@ -49,7 +49,7 @@ public sealed class TensorBoardLog
     {
         using var frame = new MemoryStream();
         WriteFrame(frame, Event(r));
-        MetricsLog.AppendCutBack(Path, frame.ToArray());
+        AtomicFile.Append(Path, frame.ToArray());
     }
 
     private static byte[] Event(MetricRecord r) =>
@@ -57,10 +57,8 @@ public sealed class TensorBoardLog
 
     /// <summary>One serialized Event: a file_version event when <paramref name="fileVersion"/> is given, else a
     /// summary with one simple_value per tag.</summary>
-    internal static byte[] Event(double wallTime, long step, string? fileVersion, IEnumerable<(string Tag, float Value)> scalars)
+    internal static byte[] Event(double wallTime, long step, string? fileVersion, IEnumerable<(string Tag, float Value)> scalars) => Encode(o =>
     {
-        using var buffer = new MemoryStream();
-        var o = new CodedOutputStream(buffer);
         o.WriteTag(1, WireFormat.WireType.Fixed64);
         o.WriteDouble(wallTime);
         o.WriteTag(2, WireFormat.WireType.Varint);
@@ -70,33 +68,36 @@ public sealed class TensorBoardLog
             o.WriteTag(3, WireFormat.WireType.LengthDelimited);
             o.WriteString(fileVersion);
         }
-        else
-        {
-            o.WriteTag(5, WireFormat.WireType.LengthDelimited);
-            o.WriteBytes(ByteString.CopyFrom(Summary(scalars)));
-        }
+        else WriteMessage(o, 5, Summary(scalars));
+    });
+
+    private static byte[] Summary(IEnumerable<(string Tag, float Value)> scalars) => Encode(o =>
+    {
+        foreach (var (tag, value) in scalars)
+            WriteMessage(o, 1, Encode(v =>
+            {
+                v.WriteTag(1, WireFormat.WireType.LengthDelimited);
+                v.WriteString(tag);
+                v.WriteTag(2, WireFormat.WireType.Fixed32);
+                v.WriteFloat(value);
+            }));
+    });
+
+    /// <summary>The bytes <paramref name="write"/> puts on a fresh CodedOutputStream.</summary>
+    private static byte[] Encode(Action<CodedOutputStream> write)
+    {
+        using var buffer = new MemoryStream();
+        var o = new CodedOutputStream(buffer);
+        write(o);
         o.Flush();
         return buffer.ToArray();
     }
 
-    private static byte[] Summary(IEnumerable<(string Tag, float Value)> scalars)
+    /// <summary>An embedded message (already serialized) as field <paramref name="field"/>.</summary>
+    private static void WriteMessage(CodedOutputStream o, int field, byte[] message)
     {
-        using var buffer = new MemoryStream();
-        var o = new CodedOutputStream(buffer);
-        foreach (var (tag, value) in scalars)
-        {
-            using var v = new MemoryStream();
-            var vo = new CodedOutputStream(v);
-            vo.WriteTag(1, WireFormat.WireType.LengthDelimited);
-            vo.WriteString(tag);
-            vo.WriteTag(2, WireFormat.WireType.Fixed32);
-            vo.WriteFloat(value);
-            vo.Flush();
-            o.WriteTag(1, WireFormat.WireType.LengthDelimited);
-            o.WriteBytes(ByteString.CopyFrom(v.ToArray()));
-        }
-        o.Flush();
-        return buffer.ToArray();
+        o.WriteTag(field, WireFormat.WireType.LengthDelimited);
+        o.WriteBytes(ByteString.CopyFrom(message));
     }
 
     /// <summary>One TFRecord: length, its masked CRC, the data, its masked CRC.</summary>
