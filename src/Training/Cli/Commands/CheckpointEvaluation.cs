@@ -97,7 +97,7 @@ internal static class CheckpointEvaluation
         string command = kind == EvalKind.Linear ? "linear-eval" : "knn";
         var (source, config, data) = Prepare(r, checkpointPath, init, dataOptions, options, ctx.Output);
         var output = EvaluationOutput.Open(outDir, command);
-        using var backend = BackendFactory.Create(DeviceRequest.Parse(config.Device), ctx.Output, config.Verbosity);
+        using var backend = BackendFactory.Create(config, ctx.Output);
         int size = source.Config.ImageSize;
         using var model = ModelState.Build(backend, config, size, size, Math.Min(config.BatchSize, 128));
         source.LoadEncoder(model.Parameters);

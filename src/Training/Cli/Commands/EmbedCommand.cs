@@ -71,7 +71,7 @@ internal static class EmbedCommand
             ctx.Output.WriteLine($"note: the encoder was pretrained on {info.Config.ImageSize} px images; embedding {set.Shape.Height}x{set.Shape.Width}");
         config = config with { ImageSize = set.Shape.Height };
 
-        using var backend = BackendFactory.Create(DeviceRequest.Parse(config.Device), ctx.Output);
+        using var backend = BackendFactory.Create(config, ctx.Output);
         using var model = ModelState.Build(backend, config, set.Shape.Height, set.Shape.Width, Math.Min(config.BatchSize, 128));
         ModelState.Load(file, model.Parameters, momentum: null);
         var spec = config.AugmentSpec();

@@ -58,7 +58,7 @@ internal static class FinetuneCommand
         string subsetPath = Path.Combine(output.Root, "label-subset.txt");
         subset.Write(subsetPath, data.Train.Name);
 
-        using var backend = BackendFactory.Create(DeviceRequest.Parse(config.Device), ctx.Output, config.Verbosity);
+        using var backend = BackendFactory.Create(config, ctx.Output);
         var encoderConfig = source.Config with { Seed = config.Seed };
         int classes = data.Train.ClassCount;
         int batch = settings.BatchSize;
