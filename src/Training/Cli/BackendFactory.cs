@@ -14,6 +14,9 @@ public static class BackendFactory
     /// <summary>The longest reason the one-line CPU notice quotes from an exception before cutting it short.</summary>
     private const int ShortReasonLength = 60;
 
+    /// <summary>The backend <paramref name="config"/>'s --device asks for, its notices as detailed as its --verbose says.</summary>
+    public static IBackend<float> Create(RunConfig config, TextWriter log) => Create(DeviceRequest.Parse(config.Device), log, config.Verbosity);
+
     public static IBackend<float> Create(DeviceRequest request, TextWriter log, Verbosity verbosity = Verbosity.Normal)
     {
         if (request.Choice == DeviceChoice.Cpu) return new CpuBackend<float>();

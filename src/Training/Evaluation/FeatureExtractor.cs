@@ -21,9 +21,6 @@ public static class FeatureExtractor
     public static (FeatureSet Train, FeatureSet Test) Extract(IBackend<float> backend, SimClrModel<float> model, RunConfig config, DatasetSplits data) =>
         Extract(backend, model, config, data, null, CancellationToken.None);
 
-    public static FeatureSet Extract(IBackend<float> backend, SimClrModel<float> model, RunConfig config, ImageDataset set) =>
-        Extract(backend, model, config, set, null, CancellationToken.None);
-
     /// <summary>Features of both splits; <paramref name="progress"/> counts images over train, then test.</summary>
     public static (FeatureSet Train, FeatureSet Test) Extract(IBackend<float> backend, SimClrModel<float> model, RunConfig config, DatasetSplits data,
         IProgress<long>? progress, CancellationToken cancel) =>

@@ -36,7 +36,7 @@ public sealed record FineTuneSettings(int Epochs, int BatchSize, double BaseLear
 
 /// <summary>One fine-tuning run's outcome: test accuracy, the fine-tuned encoder's features of the test split and of
 /// (at most the first EmbeddingPlot.MaxFitPoints images of) the training split.</summary>
-public sealed record FineTuneResult(Accuracy Test, FeatureSet TestFeatures, FeatureSet TrainFeatures, double FinalLoss, int Steps, int BatchSize);
+public sealed record FineTuneResult(Accuracy Test, FeatureSet TestFeatures, FeatureSet TrainFeatures, double FinalLoss, int Steps);
 
 public static class FineTuner
 {
@@ -98,7 +98,7 @@ public static class FineTuner
         }
         var (accuracy, features) = Score(backend, network, encoderConfig, data.Test);
         var (_, trainFeatures) = Score(backend, network, encoderConfig, data.Train.Take(EmbeddingPlot.MaxFitPoints));
-        return new FineTuneResult(accuracy, features, trainFeatures, lastLoss, (int)step, b);
+        return new FineTuneResult(accuracy, features, trainFeatures, lastLoss, (int)step);
     }
 
     /// <summary>The augmentation of fine-tuning: the encoder's own crop range and normalization (so inputs look

@@ -39,7 +39,7 @@ internal static class AugmentPreviewCommand
         var images = CommandSupport.LoadImages(requested, ctx.Output).Pretrain;
         var config = requested.Resolve(images.Shape.Height);
         var spec = config.AugmentSpec();
-        using var backend = BackendFactory.Create(DeviceRequest.Parse(config.Device), ctx.Output, requested.Verbosity);
+        using var backend = BackendFactory.Create(config, ctx.Output);
         try
         {
             Augmentation.AugmentPreview.Write(output, images, spec, config.Seed, count, backend, scale: scale);

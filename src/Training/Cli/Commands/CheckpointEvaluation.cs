@@ -97,7 +97,7 @@ internal static class CheckpointEvaluation
         string command = kind == EvalKind.Linear ? "linear-eval" : "knn";
         var (source, config, data) = Prepare(r, checkpointPath, init, dataOptions, options, ctx.Output);
         var output = EvaluationOutput.Open(outDir, command);
-        using var backend = BackendFactory.Create(DeviceRequest.Parse(config.Device), ctx.Output, config.Verbosity);
+        using var backend = BackendFactory.Create(config, ctx.Output);
         int size = source.Config.ImageSize;
         using var model = ModelState.Build(backend, config, size, size, Math.Min(config.BatchSize, 128));
         source.LoadEncoder(model.Parameters);
@@ -127,15 +127,12 @@ internal static class CheckpointEvaluation
             ctx.Output.WriteLine("evaluation stopped (Ctrl-C)");
             return (int)ExitCode.Interrupted;
         }
+        string title = kind == EvalKind.Linear ? "linear evaluation" : Invariant($"kNN (k={config.KnnK}, τ={config.KnnTemperature})");
+        ctx.Output.WriteLine(Invariant($"{title}: SimCLR top-1 {a.Top1:P2} top-5 {a.Top5:P2} | random-init encoder top-1 {b.Top1:P2} top-5 {b.Top5:P2}"));
         var summary = EvaluationOutput.Header(command, source, data);
-        if (kind == EvalKind.Linear)
-        {
-            ctx.Output.WriteLine(Invariant($"linear evaluation: SimCLR top-1 {a.Top1:P2} top-5 {a.Top5:P2} | random-init encoder top-1 {b.Top1:P2} top-5 {b.Top5:P2}"));
-            summary["linear_top1"] = a.Top1;
-            summary["linear_top5"] = a.Top5;
-            summary["random_linear_top1"] = b.Top1;
-            summary["random_linear_top5"] = b.Top5;
-            summary["protocol"] = new JsonObject
+        EvaluationOutput.AddScores(summary, kind == EvalKind.Linear ? "linear" : "knn", a, b);
+        summary["protocol"] = kind == EvalKind.Linear
+            ? new JsonObject
             {
                 ["name"] = "linear probe on frozen, standardized features h (multinomial logistic regression)",
                 ["epochs"] = probe.Epochs,
@@ -146,23 +143,14 @@ internal static class CheckpointEvaluation
                 ["weight_decay"] = probe.WeightDecay,
                 ["batch_size"] = probe.BatchSize,
                 ["seed"] = config.Seed,
-            };
-        }
-        else
-        {
-            ctx.Output.WriteLine(Invariant($"kNN (k={config.KnnK}, τ={config.KnnTemperature}): SimCLR top-1 {a.Top1:P2} top-5 {a.Top5:P2} | random-init encoder top-1 {b.Top1:P2} top-5 {b.Top5:P2}"));
-            summary["knn_top1"] = a.Top1;
-            summary["knn_top5"] = a.Top5;
-            summary["random_knn_top1"] = b.Top1;
-            summary["random_knn_top5"] = b.Top5;
-            summary["protocol"] = new JsonObject
+            }
+            : new JsonObject
             {
                 ["name"] = "weighted kNN vote on frozen features h (cosine similarity, weights exp(s/τ))",
                 ["k"] = config.KnnK,
                 ["temperature"] = config.KnnTemperature,
                 ["seed"] = config.Seed,
             };
-        }
         output?.Finish(summary, given.Train, given.Test, data.Test.ClassNames, "SimCLR encoder features h", ctx.Output);
         return (int)ExitCode.Ok;
     }
@@ -225,6 +213,16 @@ internal sealed class EvaluationOutput
         ["test_images"] = data.Test.Count,
         ["classes"] = data.Train.ClassCount,
     };
+
+    /// <summary>Adds the given and the random-init encoder's scores as <paramref name="key"/>_top1, <paramref name="key"/>_top5,
+    /// random_<paramref name="key"/>_top1 and random_<paramref name="key"/>_top5.</summary>
+    public static void AddScores(JsonObject summary, string key, Accuracy given, Accuracy random)
+    {
+        summary[$"{key}_top1"] = given.Top1;
+        summary[$"{key}_top5"] = given.Top5;
+        summary[$"random_{key}_top1"] = random.Top1;
+        summary[$"random_{key}_top5"] = random.Top5;
+    }
 
     /// <summary>Writes summary.json and embedding.png (of <paramref name="test"/>, with discriminants fit on
     /// <paramref name="train"/>) and says where.</summary>

@@ -64,14 +64,14 @@ internal static class EmbedCommand
     {
         OutputPaths.RequireDistinct(outputPath, "--output", checkpointPath, "--checkpoint");
         config.Validate();
-        var parts = LoadSplits(config, split);
+        var parts = LoadSplits(config, split, ctx.Output);
         var set = parts.Count == 1 ? parts[0].Set : ImageDataset.Concat(parts[0].Set, parts[1].Set, $"{parts[0].Set.Name}+{parts[1].Set.Name}");
         if (set.Count == 0) throw new UserError($"{set.Name}: the {split.ToString().ToLowerInvariant()} split holds no images", ExitCode.BadInput);
         if (set.Shape.Height != info.Config.ImageSize || set.Shape.Width != info.Config.ImageSize)
             ctx.Output.WriteLine($"note: the encoder was pretrained on {info.Config.ImageSize} px images; embedding {set.Shape.Height}x{set.Shape.Width}");
         config = config with { ImageSize = set.Shape.Height };
 
-        using var backend = BackendFactory.Create(DeviceRequest.Parse(config.Device), ctx.Output);
+        using var backend = BackendFactory.Create(config, ctx.Output);
         using var model = ModelState.Build(backend, config, set.Shape.Height, set.Shape.Width, Math.Min(config.BatchSize, 128));
         ModelState.Load(file, model.Parameters, momentum: null);
         var spec = config.AugmentSpec();
@@ -126,24 +126,14 @@ internal static class EmbedCommand
     }
 
     /// <summary>The requested split(s) of the config's dataset, subsets applied, each with its name.</summary>
-    private static List<(string Name, ImageDataset Set)> LoadSplits(RunConfig c, EmbedSplit split)
+    private static List<(string Name, ImageDataset Set)> LoadSplits(RunConfig c, EmbedSplit split, TextWriter output)
     {
-        DatasetSplits splits;
-        try
-        {
-            splits = DatasetCatalog.Load(new DatasetOptions(c.Dataset, c.DataPath, c.ImageSize, c.ShapesCount, Math.Max(c.ShapesCount / 4, 120), c.Seed));
-        }
-        catch (DatasetException e)
-        {
-            throw new UserError(e.Message, ExitCode.BadInput);
-        }
-        var train = c.TrainSubset > 0 ? splits.Train.Take(c.TrainSubset) : splits.Train;
-        var test = c.TestSubset > 0 ? splits.Test.Take(c.TestSubset) : splits.Test;
+        var splits = CommandSupport.LoadImages(c, output, c.Dataset, c.DataPath);
         return split switch
         {
-            EmbedSplit.Train => [("train", train)],
-            EmbedSplit.Test => [("test", test)],
-            _ => [("train", train), ("test", test)],
+            EmbedSplit.Train => [("train", splits.Train)],
+            EmbedSplit.Test => [("test", splits.Test)],
+            _ => [("train", splits.Train), ("test", splits.Test)],
         };
     }
 }

@@ -58,7 +58,7 @@ internal static class FinetuneCommand
         string subsetPath = Path.Combine(output.Root, "label-subset.txt");
         subset.Write(subsetPath, data.Train.Name);
 
-        using var backend = BackendFactory.Create(DeviceRequest.Parse(config.Device), ctx.Output, config.Verbosity);
+        using var backend = BackendFactory.Create(config, ctx.Output);
         var encoderConfig = source.Config with { Seed = config.Seed };
         int classes = data.Train.ClassCount;
         int batch = settings.BatchSize;
@@ -80,11 +80,9 @@ internal static class FinetuneCommand
         ctx.Output.WriteLine(Invariant($"  {"random-init encoder",-26}{random.Test.Top1,10:P1}{random.Test.Top5,10:P1}"));
         ctx.Output.WriteLine(Invariant($"fine-tuned SimCLR top-1 {simclr.Test.Top1:P1} vs random-init {random.Test.Top1:P1} ({100 * (simclr.Test.Top1 - random.Test.Top1):+0.0;-0.0} points)"));
 
+        var crops = FineTuner.TrainSpec(encoderConfig);
         var summary = EvaluationOutput.Header("finetune", source, data);
-        summary["finetune_top1"] = simclr.Test.Top1;
-        summary["finetune_top5"] = simclr.Test.Top5;
-        summary["random_finetune_top1"] = random.Test.Top1;
-        summary["random_finetune_top5"] = random.Test.Top5;
+        EvaluationOutput.AddScores(summary, "finetune", simclr.Test, random.Test);
         summary["final_loss"] = Finite(simclr.FinalLoss);
         summary["random_final_loss"] = Finite(random.FinalLoss);
         summary["protocol"] = new JsonObject
@@ -103,7 +101,7 @@ internal static class FinetuneCommand
             ["optimizer"] = "SGD with Nesterov momentum",
             ["momentum"] = FineTuneSettings.Momentum,
             ["weight_decay"] = 0.0,
-            ["augmentation"] = Invariant($"random resized crop (area {FineTuner.TrainSpec(encoderConfig).CropAreaMin:G3}–{FineTuner.TrainSpec(encoderConfig).CropAreaMax:G3}) and horizontal flip"),
+            ["augmentation"] = Invariant($"random resized crop (area {crops.CropAreaMin:G3}–{crops.CropAreaMax:G3}) and horizontal flip"),
             ["batch_norm"] = "training mode over the whole batch; test with running statistics",
             ["classifier_init"] = "zero",
             ["seed"] = config.Seed,

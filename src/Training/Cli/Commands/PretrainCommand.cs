@@ -85,9 +85,6 @@ internal static class PretrainCommand
         return new PretrainOptions(all, run, new ConfigOption(), preset, init);
     }
 
-    public static int Run(RunConfig requested, CliContext ctx) =>
-        Run(requested, ctx, requested.Resume is { } path ? Checkpoint.Read(path) : null);
-
     /// <summary>Under mpirun/srun every rank comes here: rank 0 runs the command below, the others PretrainWorker.</summary>
     private static int Run(RunConfig requested, CliContext ctx, (SafeTensorsFile File, CheckpointInfo Info)? resumed) =>
         DataParallelLaunch.Run(ctx, launch => launch.IsWriter ? Run(requested, ctx, resumed, launch) : PretrainWorker.Run(launch, ctx));
@@ -98,8 +95,6 @@ internal static class PretrainCommand
         var config = requested;
         SafeTensorsFile? resumeFile = null;
         CheckpointInfo? resumeInfo = null;
-        if (requested.Resume is not null && requested.InitFrom is not null)
-            throw UserError.Option("--init-from", "cannot be combined with --resume (the checkpoint already holds the weights)");
         if (requested.Resume is { } resumePath && resumed is { } r)
         {
             (resumeFile, resumeInfo) = r;

@@ -44,7 +44,7 @@ internal sealed class EvalDataOptions : OptionGroup
     }
 }
 
-/// <summary>Where linear-eval and knn write summary.json and embedding.png; without it they only print.</summary>
+/// <summary>Where linear-eval, knn and finetune write their results; without it linear-eval and knn only print, and finetune writes to a new ./runs folder.</summary>
 internal sealed class EvalOutputOption : OptionGroup
 {
     public readonly Option<string> Out;
