@@ -74,5 +74,13 @@ public class EmbedTests
             Assert.Equal([.. expected.Select(p => p.Contains($"{Path.DirectorySeparatorChar}b{Path.DirectorySeparatorChar}") ? 1L : 0L)], f.Read<long>("labels"));
             Assert.False(f.Metadata.ContainsKey("indices"));
         }
+
+        // --folder-labels none reads the same folder as unlabeled images: no labels tensor, a row per file.
+        var unlabeled = Cli.Run("embed", "--checkpoint", ckpt, "--output", output, "--folder-labels", "none", "--progress", "quiet", "--device", "cpu");
+        Assert.True(unlabeled.Code == 0, unlabeled.Err);
+        var u = SafeTensorsFile.Load(output);
+        Assert.False(u.Tensors.ContainsKey("labels"));
+        Assert.Equal(files.Count, u.Tensors["features"].Shape[0]);
+        Assert.Equal(files.Count, JsonSerializer.Deserialize<string[]>(u.Metadata["files"])!.Length);
     }
 }

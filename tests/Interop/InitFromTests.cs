@@ -119,6 +119,24 @@ public class InitFromTests
         Assert.Single(r.Err.TrimEnd().Split('\n'));
     }
 
+    /// <summary>A checkpoint's stored config keeps the --init-from it started from; resuming it is not "--init-from
+    /// beside --resume" (a check of the stored value once refused every such resume).</summary>
+    [Fact]
+    public void ARunStartedFromInitFromResumes()
+    {
+        using var dir = new Data.TempDir();
+        string path = WriteStateDict(dir.File("tv.safetensors"), Config(Architecture.ResNet18, 0.125, StemChoice.ImageNet), seed: 2, head: false);
+        string run = dir.File("run");
+        var first = Cli.Run("pretrain", "--init-from", path, "--shapes-count", "40", "--image-size", "16", "--batch-size", "8",
+            "--epochs", "2", "--stop-after", "1", "--eval", "none", "--progress", "quiet", "--device", "cpu", "--out", run);
+        Assert.True(first.Code == 0, first.Err);
+        string epochOne = TinyRun.Checkpoint(run, 5);
+        Assert.True(File.Exists(epochOne), $"no {epochOne}");
+        var resumed = Cli.Run("pretrain", "--resume", epochOne, "--progress", "quiet");
+        Assert.True(resumed.Code == 0, resumed.Err);
+        Assert.True(File.Exists(TinyRun.Checkpoint(run, 10)));
+    }
+
     [Fact]
     public void PretrainRefusesInitFromWithResumeAndAMismatchLeavesNoRunDirectory()
     {
