@@ -63,7 +63,7 @@ public class WriteRuleTests(EpochOneRun epochOne)
         using var disk = Tmpfs.TryMount(16 << 10, out string why);
         if (disk is null) Assert.Skip(why);
         string path = Path.Combine(disk.Path, "metrics.jsonl");
-        var log = new MetricsLog(path, resuming: false);
+        var log = MetricsLog.Start(path);
         var values = new Dictionary<string, double> { ["loss"] = Math.PI, ["lr"] = Math.E, ["padding"] = 1.0 / 3 };
         int written = 0;
         var e = Assert.Throws<UserError>((Action)(() =>

@@ -136,7 +136,7 @@ public class RunOutputTests(StraightRun straightRun)
         string dir = Directory.CreateTempSubdirectory("simclr-tb").FullName;
         try
         {
-            var log = new MetricsLog(Path.Combine(dir, "metrics.jsonl"), resuming: false);
+            var log = MetricsLog.Start(Path.Combine(dir, "metrics.jsonl"));
             log.Append(Record("knn", 0, 0, ("knn_top1", 0.25), ("knn_top5", 0.75)));
             for (int s = 1; s <= 6; s++) log.Append(Record("step", s, (s + 2) / 3, ("loss", 5.0 - 0.1 * s), ("lr", 0.001 * s)));
             log.Append(Record("epoch", 3, 1, ("loss", 4.8), ("images_per_second", 123.5)));
@@ -158,8 +158,7 @@ public class RunOutputTests(StraightRun straightRun)
             Assert.Contains(("knn/knn_top1", 0.25f), events[1].Scalars);
 
             // A resumed run from step 3 replays steps 4..6: the file keeps only what metrics.jsonl keeps.
-            var resumed = new MetricsLog(Path.Combine(dir, "metrics.jsonl"), resuming: true);
-            resumed.TruncateAfter(3);
+            var resumed = MetricsLog.Resume(Path.Combine(dir, "metrics.jsonl"), 3);
             Assert.Equal(log.EventsPath, resumed.EventsPath);
             var kept = EventFileReader.Read(resumed.EventsPath).Skip(1).ToList();
             Assert.Equal([0L, 1, 2, 3, 3], kept.Select(e => e.Step));
@@ -174,7 +173,7 @@ public class RunOutputTests(StraightRun straightRun)
         string dir = Directory.CreateTempSubdirectory("simclr-csv").FullName;
         try
         {
-            var log = new MetricsLog(Path.Combine(dir, "metrics.jsonl"), resuming: false);
+            var log = MetricsLog.Start(Path.Combine(dir, "metrics.jsonl"));
             log.Append(Record("step", 1, 1, ("loss", 4.25), ("lr", 0.0000944)));
             log.Append(Record("step", 2, 1, ("loss", 4.125), ("lr", 0.1)));
             log.Append(Record("knn", 2, 1, ("knn_top1", 0.5)));

@@ -174,17 +174,30 @@ public sealed class MetricsLog
     private readonly MetricsCsv _csv;
     private readonly TensorBoardLog _events;
 
-    public MetricsLog(string path, bool resuming)
+    private MetricsLog(string path, long? resumedAt)
     {
         _path = path;
         string dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
         _csv = new MetricsCsv(Path.Combine(dir, "metrics.csv"));
         _events = new TensorBoardLog(dir);
-        if (resuming && Path.Exists(path)) Reload(path);
-        else AtomicFile.WriteText(path, "");
+        if (resumedAt is long step && Path.Exists(path))
+        {
+            Reload(path);
+            // A resumed run replays the steps after its checkpoint, so their records go. The file is replaced
+            // atomically: a failure keeps every earlier record.
+            _records.RemoveAll(r => r.Step > step);
+        }
+        AtomicFile.WriteText(path, string.Concat(_records.Select(r => Format(r) + "\n")));
         _csv.Rewrite(_records);
         _events.Rewrite(_records);
     }
+
+    /// <summary>The logs of a new run: all three files start empty.</summary>
+    public static MetricsLog Start(string path) => new(path, null);
+
+    /// <summary>The logs of a run resumed from the checkpoint at <paramref name="step"/>: the records up to it are
+    /// kept, and metrics.jsonl, metrics.csv and the TensorBoard file are each rewritten once to hold only those.</summary>
+    public static MetricsLog Resume(string path, long step) => new(path, step);
 
     public IReadOnlyList<MetricRecord> Records => _records;
 
@@ -198,16 +211,6 @@ public sealed class MetricsLog
         AtomicFile.Append(_path, Encoding.UTF8.GetBytes(Format(r) + "\n"));
         _csv.Append(r, _records);
         _events.Append(r);
-    }
-
-    /// <summary>A resumed run drops records past its checkpoint, since those steps are replayed. The file is
-    /// replaced atomically, so a failure keeps every earlier record.</summary>
-    public void TruncateAfter(long step)
-    {
-        _records.RemoveAll(r => r.Step > step);
-        AtomicFile.WriteText(_path, string.Concat(_records.Select(r => Format(r) + "\n")));
-        _csv.Rewrite(_records);
-        _events.Rewrite(_records);
     }
 
     private static string Format(MetricRecord r)

@@ -153,8 +153,7 @@ internal static class PretrainCommand
         launch.Announce(config, start, best, run);
         using var parallel = launch.Join(backend, model, momentum, config.SyncBn, ctx.Output);
         run.WriteConfig(config);
-        var metrics = new MetricsLog(run.MetricsPath, resuming: resumeInfo is not null);
-        if (resumeInfo is not null) metrics.TruncateAfter(start.Step);
+        var metrics = resumeInfo is null ? MetricsLog.Start(run.MetricsPath) : MetricsLog.Resume(run.MetricsPath, start.Step);
 
         ctx.Output.WriteLine($"pretraining {Describe(config)}");
         ctx.Output.WriteLine($"data: {data.Pretrain}; device: {backend.Info.Description}");
