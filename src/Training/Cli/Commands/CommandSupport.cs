@@ -41,7 +41,7 @@ internal static class CommandSupport
 
     public static DatasetSplits RequireLabeled(DatasetSplits s)
     {
-        if (!s.Train.IsLabeled || !s.Test.IsLabeled || s.Test.Count == 0)
+        if (!s.IsLabeled)
             throw new UserError($"{s.Train.Name}: evaluation needs labeled train and test splits (an unlabeled folder can only be pretrained on; evaluate on labeled data)", ExitCode.BadInput);
         if (s.Train.Count == 0)
             throw new UserError($"{s.Train.Name}: the train and test splits must not be empty", ExitCode.BadInput);
