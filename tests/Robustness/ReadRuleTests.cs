@@ -44,6 +44,7 @@ public class ReadRuleTests
     {
         { "checkpoint", "ck.safetensors" },
         { "resume", "ck.safetensors" },
+        { "config", "config.json" },
         { "fashion-mnist", "train-images-idx3-ubyte" },
         { "fashion-mnist", "t10k-labels-idx1-ubyte" },
         { "stl10", "train_y.bin" },
@@ -66,6 +67,7 @@ public class ReadRuleTests
         {
             case "checkpoint": args = ["knn", "--checkpoint", Path.Combine(data, file)]; break;
             case "resume": args = ["pretrain", "--resume", Path.Combine(data, file), "--out", outDir]; break;
+            case "config": args = ["pretrain", "--config", Path.Combine(data, file), "--out", outDir]; break;
             case "fashion-mnist":
                 Fixtures.FashionMnist(data);
                 File.Delete(Path.Combine(data, file));

@@ -2,12 +2,12 @@
 // varied by a few flags. The file is read strictly: a key this program does not know is refused (a typo would
 // otherwise be ignored silently), every choice is spelt as its flag spells it, and the where-to-write fields
 // (out, name, resume) are not taken from it: a repeated run gets its own folder unless --out names one.
-// Also the small-text-file read that --config and --label-subset share: a regular file of bounded size, links
-// resolved first, so a FIFO or a device is refused instead of blocking or filling memory.
+// Also the small-text-file read that --config and --label-subset share, over Io/SafeFile's read rule.
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using SimClr.Training.Cli;
+using SimClr.Training.Io;
 
 namespace SimClr.Training.Config;
 
@@ -34,26 +34,21 @@ public static class ConfigFile
         return config with { Out = null, Name = null, Resume = null, AugmentOverrides = config.AugmentOverrides ?? new AugmentOverrides() };
     }
 
-    /// <summary>The UTF-8 text of a regular file of at most <see cref="MaxTextBytes"/>; every failure is one line
-    /// naming <paramref name="path"/> (and <paramref name="option"/>, the flag that named it).</summary>
+    /// <summary>The UTF-8 text of a regular file of at most <see cref="MaxTextBytes"/>, read under the program's one
+    /// read rule (Io/SafeFile: folders, FIFOs and devices refused by name, the size bounded on the open file); an
+    /// empty file or one that is not UTF-8 is refused too. Every failure is one line naming <paramref name="path"/>
+    /// (and <paramref name="option"/>, the flag that named it, where the problem is the content).</summary>
     public static string ReadText(string path, string option)
     {
+        byte[] bytes = SafeFile.ReadAll(path, MaxTextBytes);
+        if (bytes.Length == 0) throw UserError.File(path, $"is empty ({option} takes a text file)");
         try
         {
-            var info = new FileInfo(path);
-            if (info.LinkTarget is not null) info = info.ResolveLinkTarget(returnFinalTarget: true) as FileInfo ?? info;
-            if (Directory.Exists(info.FullName)) throw UserError.File(path, $"is a folder; {option} takes a file");
-            if (!info.Exists) throw UserError.File(path, $"file not found ({option})");
-            if (info.Length == 0) throw UserError.File(path, $"empty, or not a regular file (a FIFO or device) ({option})");
-            if (info.Length > MaxTextBytes) throw UserError.File(path, $"{info.Length} bytes, more than the {MaxTextBytes} {option} reads");
-            var bytes = new byte[info.Length];
-            using (var stream = new FileStream(info.FullName, FileMode.Open, FileAccess.Read, FileShare.Read, 1))
-                stream.ReadExactly(bytes);
             return new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(bytes);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or DecoderFallbackException)
+        catch (DecoderFallbackException)
         {
-            throw UserError.File(path, $"cannot be read ({e.Message.ReplaceLineEndings(" ")})");
+            throw UserError.File(path, $"is not UTF-8 text ({option} takes a text file)");
         }
     }
 }
